@@ -1,0 +1,10 @@
+//! writ executor library: the plan wire format ([`plan`]), signature verification, and (with
+//! the default `ssh` feature) replay of verified plans over SSH.
+//!
+//! The planner depends on this crate with `default-features = false`, so it shares the one
+//! implementation of the format and of signatures without pulling in the SSH stack.
+
+mod error;
+pub mod plan;
+
+pub use error::Error;

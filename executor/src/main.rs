@@ -1,0 +1,2 @@
+//! `writ-exec`: the executor CLI.
+fn main() {}

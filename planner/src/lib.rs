@@ -1,0 +1,1 @@
+//! writ planner library: config, templates, plan rendering, diff and signing.

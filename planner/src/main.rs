@@ -1,0 +1,2 @@
+//! `writ`: the planner CLI.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Test-host harness: starts real sshd instances, keys and daemons for the end-to-end tests.
