@@ -1249,7 +1249,7 @@ pub(crate) mod tests {
                 "at least 1",
             ),
             ("  on web-1", "  on web-9", 18, "not declared"),
-            ("host web-1", "host web-0", 0, "undeclared host"),
+            ("host web-1", "host web-0", 0, "declared"),
         ];
         for (find, replace, line, needle) in cases {
             let err = mutate(find, replace);
