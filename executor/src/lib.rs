@@ -8,3 +8,4 @@ mod error;
 pub mod plan;
 
 pub use error::Error;
+pub mod verify;
