@@ -1,2 +1,8 @@
-//! `writ-exec`: the executor CLI.
-fn main() {}
+//! `writ-exec`: the executor CLI. Parses arguments, runs one command, prints the error chain and
+//! maps it to a documented exit code (docs/exit-codes.md).
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

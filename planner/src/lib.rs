@@ -1,1 +1,7 @@
-//! writ planner library: config, templates, plan rendering, diff and signing.
+//! writ planner library: loads Kamal deploy config, renders it through shell-quoting templates
+//! into a canonical plan (the format lives in `writ_exec::plan`), diffs plans and signs them.
+//! The library never prints; the `writ` binary does.
+
+mod error;
+
+pub use error::Error;

@@ -1,0 +1,14 @@
+//! `writ-exec audit`. (Stub: replaced by the owner of this command.)
+
+use std::process::ExitCode;
+
+/// `writ-exec audit` subcommands.
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Not implemented yet.
+    Status,
+}
+
+pub fn run(_command: Command) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`writ-exec audit` is not implemented yet")
+}
