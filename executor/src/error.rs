@@ -26,6 +26,161 @@ pub enum Error {
         /// The cap.
         max: usize,
     },
+    // --- apply / lock / audit (executor replay) -------------------------------------------
+    /// A host presented a key that is not pinned for it in the plan.
+    #[error(
+        "host `{host}`: host key mismatch: the plan pins {expected}, the host presented {seen}; refused before authentication"
+    )]
+    HostKeyMismatch {
+        /// The plan's host name.
+        host: String,
+        /// Fingerprints pinned in the plan, comma-separated.
+        expected: String,
+        /// Fingerprint the host presented (or what it offered).
+        seen: String,
+    },
+    /// A TCP or SSH connection could not be made, timed out or was lost.
+    #[error("host `{host}`: {message}")]
+    Connect {
+        /// The plan's host name.
+        host: String,
+        /// What failed.
+        message: String,
+    },
+    /// The host refused every key we offered.
+    #[error("host `{host}`: authentication as `{user}` failed: {message}")]
+    AuthFailed {
+        /// The plan's host name.
+        host: String,
+        /// The SSH user.
+        user: String,
+        /// What was tried.
+        message: String,
+    },
+    /// The identity (private key) file cannot be used.
+    #[error("identity {path}: {message}")]
+    Identity {
+        /// The key file.
+        path: PathBuf,
+        /// Why it cannot be used.
+        message: String,
+    },
+    /// The login shell on the host is not POSIX, so exact replay is impossible.
+    #[error(
+        "host `{host}`: the login shell is not a POSIX shell (quoting probe got {seen}); plan commands are POSIX shell and would not run as reviewed. Set a POSIX login shell (sh, bash, dash, zsh) for the SSH user"
+    )]
+    ShellNotPosix {
+        /// The plan's host name.
+        host: String,
+        /// What the probe returned.
+        seen: String,
+    },
+    /// A secret the plan names has no value, or its source failed.
+    #[error("secret `{name}`: {message}")]
+    SecretUnavailable {
+        /// The secret's name.
+        name: String,
+        /// Why (never the value).
+        message: String,
+    },
+    /// The secrets file cannot be parsed.
+    #[error("{path}:{line}: {message}")]
+    SecretsFile {
+        /// The dotenv file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong (never a value).
+        message: String,
+    },
+    /// The deploy lock is held by someone else.
+    #[error("host `{host}`: deploy lock is held by {holder}")]
+    LockHeld {
+        /// The plan's host name.
+        host: String,
+        /// Who holds it (owner, plan, time).
+        holder: String,
+    },
+    /// `lock release` of a lock someone else holds, without `--force`.
+    #[error("host `{host}`: the lock is held by {holder}, not by {owner}; use --force to release it (audited)")]
+    LockNotOwned {
+        /// The plan's host name.
+        host: String,
+        /// Who holds it.
+        holder: String,
+        /// Who we are.
+        owner: String,
+    },
+    /// The plan's `previous` is not the plan the host applied last.
+    #[error(
+        "host `{host}`: stale plan: it follows {expected} but the host last applied {found}; re-plan from the current state"
+    )]
+    StalePlan {
+        /// The plan's host name.
+        host: String,
+        /// The plan's `previous`.
+        expected: String,
+        /// The host's record.
+        found: String,
+    },
+    /// The plan is older than (or as old as) what the host applied: a replay.
+    #[error(
+        "host `{host}`: replayed plan: serial {serial} is not newer than serial {applied} already applied there"
+    )]
+    ReplayedPlan {
+        /// The plan's host name.
+        host: String,
+        /// The plan's serial.
+        serial: u64,
+        /// The host's recorded serial.
+        applied: u64,
+    },
+    /// A genesis plan on a host that already has a record.
+    #[error("host `{host}`: genesis plan refused: the host already applied {found}")]
+    GenesisOnUsedHost {
+        /// The plan's host name.
+        host: String,
+        /// The host's record.
+        found: String,
+    },
+    /// A host answered a protocol command with something unexpected.
+    #[error("host `{host}`: executor protocol: {message}")]
+    Protocol {
+        /// The plan's host name.
+        host: String,
+        /// What was unexpected.
+        message: String,
+    },
+    /// A plan step failed; later steps and phases were not started.
+    #[error("host `{host}`: step {step} in phase `{phase}` failed with {status}: {command}")]
+    StepFailed {
+        /// The plan's host name.
+        host: String,
+        /// The phase.
+        phase: String,
+        /// 1-based step number on that host.
+        step: usize,
+        /// `exit code N`, `signal S`, `timeout after Ns`.
+        status: String,
+        /// The command (first line).
+        command: String,
+    },
+    /// The run was interrupted (Ctrl-C); in-flight steps finished, nothing new started.
+    #[error("interrupted: in-flight steps finished, no new step was started")]
+    Interrupted,
+    /// The audit log's hash chain is broken.
+    #[error("{path}:{line}: audit chain broken: {message}")]
+    AuditChain {
+        /// The audit file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What does not match.
+        message: String,
+    },
+    /// A command-line value is unusable.
+    #[error("{0}")]
+    Usage(String),
     /// An I/O error on a named file.
     #[error("{path}: {source}")]
     Io {
@@ -45,6 +200,21 @@ impl Error {
             Error::Decode { .. } | Error::TooLarge { .. } => 13,
             Error::Encode(_) => 70,
             Error::Io { .. } => 74,
+            Error::StepFailed { .. } => 20,
+            Error::Interrupted => 21,
+            Error::Connect { .. } => 22,
+            Error::HostKeyMismatch { .. } => 23,
+            Error::AuthFailed { .. } | Error::Identity { .. } => 24,
+            Error::ShellNotPosix { .. } => 25,
+            Error::SecretUnavailable { .. } | Error::SecretsFile { .. } => 26,
+            Error::LockHeld { .. } => 27,
+            Error::StalePlan { .. } => 28,
+            Error::ReplayedPlan { .. } => 29,
+            Error::GenesisOnUsedHost { .. } => 30,
+            Error::AuditChain { .. } => 31,
+            Error::Protocol { .. } => 32,
+            Error::LockNotOwned { .. } => 33,
+            Error::Usage(_) => 2,
         }
     }
 

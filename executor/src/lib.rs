@@ -9,3 +9,18 @@ pub mod plan;
 
 pub use error::Error;
 pub mod verify;
+
+#[cfg(feature = "ssh")]
+pub mod audit;
+#[cfg(feature = "ssh")]
+pub mod lock;
+#[cfg(feature = "ssh")]
+pub mod progress;
+#[cfg(feature = "ssh")]
+pub mod replay;
+#[cfg(feature = "ssh")]
+pub mod secrets;
+#[cfg(feature = "ssh")]
+pub mod ssh;
+#[cfg(feature = "ssh")]
+pub mod state;
