@@ -19,6 +19,51 @@ pub enum Error {
     /// An error from the plan format or signature code.
     #[error(transparent)]
     Exec(#[from] writ_exec::Error),
+    /// `created` cannot be known: the config root is not in a git work tree with a commit and
+    /// `SOURCE_DATE_EPOCH` is not set (the wall clock is never used).
+    #[error("cannot tell when the plan was made: {root} is not in a git repository with a commit, and SOURCE_DATE_EPOCH is not set")]
+    NoSourceDate {
+        /// The config root.
+        root: PathBuf,
+    },
+    /// `SOURCE_DATE_EPOCH` is not whole seconds since 1970.
+    #[error("SOURCE_DATE_EPOCH `{value}` is not a number of seconds since 1970")]
+    BadSourceDateEpoch {
+        /// The value (cut to 40 characters).
+        value: String,
+    },
+    /// No `--version` and no git commit to take it from.
+    #[error("no version: --version is not given and the config is not in a git repository")]
+    NoVersion,
+    /// A git command needed for `--previous-ref` failed.
+    #[error("{command}: {message}")]
+    Git {
+        /// The git command.
+        command: String,
+        /// git's first line of error output.
+        message: String,
+    },
+    /// The plan a new plan would replace is not a valid plan.
+    #[error("previous plan {origin} is not a valid plan")]
+    PreviousPlan {
+        /// Where it was read from.
+        origin: String,
+        /// Why it does not decode.
+        #[source]
+        source: writ_exec::Error,
+    },
+    /// The plan a new plan would replace is for another service or destination.
+    #[error("previous plan {origin} is for {field} `{found}`, not `{expected}`")]
+    PreviousMismatch {
+        /// Where it was read from.
+        origin: String,
+        /// `service` or `destination`.
+        field: &'static str,
+        /// The new plan's value.
+        expected: String,
+        /// The previous plan's value.
+        found: String,
+    },
 }
 
 impl Error {
@@ -28,6 +73,9 @@ impl Error {
         match self {
             Error::Io { .. } => 74,
             Error::Exec(e) => e.exit_code(),
+            Error::NoSourceDate { .. } | Error::BadSourceDateEpoch { .. } | Error::NoVersion => 64,
+            Error::PreviousPlan { .. } | Error::PreviousMismatch { .. } => 65,
+            Error::Git { .. } => 69,
         }
     }
 
@@ -36,6 +84,16 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Io { .. } | Error::Exec(_) => None,
+            Error::NoSourceDate { .. } => Some(
+                "commit the config to git, or set SOURCE_DATE_EPOCH=<unix seconds> for a reproducible build outside git".into(),
+            ),
+            Error::BadSourceDateEpoch { .. } => {
+                Some("set SOURCE_DATE_EPOCH to decimal seconds, e.g. $(git log -1 --format=%ct)".into())
+            }
+            Error::NoVersion => Some("pass --version VERSION (the image tag to deploy)".into()),
+            Error::Git { .. } => Some("--previous-ref takes a git revision (branch, tag or commit) of the repository holding the plans".into()),
+            Error::PreviousPlan { .. } => Some("pass --previous FILE or --previous-ref REF to chain onto another plan, or restore the file from git".into()),
+            Error::PreviousMismatch { .. } => Some("each service and destination has its own plan file; check --config, -d and --previous".into()),
         }
     }
 }

@@ -2,6 +2,9 @@
 //! into a canonical plan (the format lives in `writ_exec::plan`), diffs plans and signs them.
 //! The library never prints; the `writ` binary does.
 
+pub mod chain;
 mod error;
+pub mod plan_diff;
+pub mod render;
 
 pub use error::Error;
