@@ -26,6 +26,57 @@ pub enum Error {
         /// The cap.
         max: usize,
     },
+    // --- verify (trust core) ------------------------------------------------------------------
+    /// Fewer distinct allowed principals signed than the threshold requires.
+    #[error("plan {plan_id}: {report}")]
+    BelowThreshold {
+        /// sha256 of the plan bytes.
+        plan_id: crate::plan::Sha256Digest,
+        /// Who counted, and every signature that did not with the reason.
+        report: Box<crate::trust::SignatureReport>,
+    },
+    /// A signature file is unreadable as an armored OpenSSH signature.
+    #[error("signature file {path}: {message}")]
+    SignatureFile {
+        /// The `.sig` file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The allowed_signers file is invalid.
+    #[error("{path}:{line}:{col}: {message}", path = path.display())]
+    AllowedSigners {
+        /// The allowed_signers file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column (bytes).
+        col: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The expected destination given to the executor is not a valid destination name.
+    #[error("destination `{0}` is not a valid name ([A-Za-z0-9][A-Za-z0-9._-]*)")]
+    InvalidDestination(String),
+    /// The plan is for another destination than the executor was told to deploy.
+    #[error("the plan is for destination `{found}`, but this executor deploys `{expected}`")]
+    WrongDestination {
+        /// The executor's `--destination`.
+        expected: String,
+        /// The plan's `destination` header.
+        found: String,
+    },
+    /// The plan's `expires` time has passed on the executor's clock.
+    #[error("the plan expired at {expires} (executor clock: {now}); re-plan and sign again")]
+    PlanExpired {
+        /// The plan's `expires`.
+        expires: jiff::Timestamp,
+        /// The executor's clock.
+        now: jiff::Timestamp,
+    },
+    /// Making a signature failed.
+    #[error("signing failed: {0}")]
+    Sign(String),
     // --- apply / lock / audit (executor replay) -------------------------------------------
     /// A host presented a key that is not pinned for it in the plan.
     #[error(
@@ -198,6 +249,12 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Decode { .. } | Error::TooLarge { .. } => 13,
+            Error::BelowThreshold { .. } => 10,
+            Error::SignatureFile { .. } => 11,
+            Error::AllowedSigners { .. } | Error::InvalidDestination(_) => 12,
+            Error::WrongDestination { .. } => 14,
+            Error::PlanExpired { .. } => 15,
+            Error::Sign(_) => 16,
             Error::Encode(_) => 70,
             Error::Io { .. } => 74,
             Error::StepFailed { .. } => 20,

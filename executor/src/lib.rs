@@ -8,6 +8,10 @@ mod error;
 pub mod plan;
 
 pub use error::Error;
+pub mod allowed_signers;
+mod input;
+pub mod signature;
+pub mod trust;
 pub mod verify;
 
 #[cfg(feature = "ssh")]
