@@ -19,6 +19,35 @@ pub enum Error {
     /// An error from the plan format or signature code.
     #[error(transparent)]
     Exec(#[from] writ_exec::Error),
+    /// A template failed to load or render (syntax, undefined value, out of fuel, a literal
+    /// newline in a command, a non-ASCII byte).
+    #[error("template {name}: {message}")]
+    Template {
+        /// The template file (and macro), or the offending path.
+        name: String,
+        /// What went wrong, with the template line when known.
+        message: String,
+    },
+    /// A value cannot be written as a shell word (it holds a NUL byte).
+    #[error("cannot quote a value for the shell: {0}")]
+    Unquotable(String),
+    /// The operation cannot be planned for this config (no hosts for a role, unknown
+    /// accessory, no destination, …).
+    #[error("cannot plan `{operation}`: {message}")]
+    Operation {
+        /// The operation as written (`accessory boot db`).
+        operation: String,
+        /// Why it cannot be planned.
+        message: String,
+    },
+    /// A `server exec` / `app exec` command line is not printable ASCII on one line.
+    #[error("exec command {index} is not allowed: {message}")]
+    ExecCommand {
+        /// 1-based position of the command on the command line.
+        index: usize,
+        /// What is wrong with it.
+        message: String,
+    },
     /// `created` cannot be known: the config root is not in a git work tree with a commit and
     /// `SOURCE_DATE_EPOCH` is not set (the wall clock is never used).
     #[error("cannot tell when the plan was made: {root} is not in a git repository with a commit, and SOURCE_DATE_EPOCH is not set")]
@@ -73,6 +102,8 @@ impl Error {
         match self {
             Error::Io { .. } => 74,
             Error::Exec(e) => e.exit_code(),
+            Error::Template { .. } => 79,
+            Error::Unquotable(_) | Error::Operation { .. } | Error::ExecCommand { .. } => 65,
             Error::NoSourceDate { .. } | Error::BadSourceDateEpoch { .. } | Error::NoVersion => 64,
             Error::PreviousPlan { .. } | Error::PreviousMismatch { .. } => 65,
             Error::Git { .. } => 69,
@@ -84,6 +115,13 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Io { .. } | Error::Exec(_) => None,
+            Error::Template { .. } => Some(
+                "compare with the built-in templates in templates/; each macro renders one command line".into(),
+            ),
+            Error::ExecCommand { .. } => Some(
+                "exec commands are shown and run verbatim: one line of printable ASCII each".into(),
+            ),
+            Error::Unquotable(_) | Error::Operation { .. } => None,
             Error::NoSourceDate { .. } => Some(
                 "commit the config to git, or set SOURCE_DATE_EPOCH=<unix seconds> for a reproducible build outside git".into(),
             ),

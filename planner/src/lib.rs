@@ -3,8 +3,11 @@
 //! The library never prints; the `writ` binary does.
 
 pub mod chain;
+pub mod command;
 mod error;
 pub mod plan_diff;
 pub mod render;
+pub mod shell;
+pub mod template;
 
 pub use error::Error;
