@@ -23,10 +23,16 @@ use crate::Error;
 /// Directory, under the config root, that holds the plans.
 pub const PLANS_DIR: &str = "plans";
 
+/// The plan file of `destination` relative to the config root: `plans/<destination>.plan`.
+#[must_use]
+pub fn plan_file(destination: &str) -> String {
+    format!("{PLANS_DIR}/{destination}.plan")
+}
+
 /// The default output path: `<root>/plans/<destination>.plan`.
 #[must_use]
 pub fn plan_path(root: &Path, destination: &str) -> PathBuf {
-    root.join(PLANS_DIR).join(format!("{destination}.plan"))
+    root.join(plan_file(destination))
 }
 
 /// When and from which commit a plan is made.
@@ -150,44 +156,28 @@ impl Base {
         }
     }
 
-    /// The plan file at `path` as of git revision `gitref` (`git show REF:./PATH`, run in the
-    /// file's directory), or `None` when the revision has no such file.
-    pub fn from_git(gitref: &str, path: &Path) -> Result<Option<Self>, Error> {
+    /// The plan file `relative` (to `dir`) as of git revision `gitref` (`git show
+    /// REF:./RELATIVE`, run in `dir`), or `None` when that revision has no such file.
+    pub fn from_git(gitref: &str, dir: &Path, relative: &str) -> Result<Option<Self>, Error> {
         if gitref.is_empty() || gitref.starts_with('-') || gitref.contains(':') {
             return Err(Error::Git {
                 command: "git show".into(),
                 message: format!("`{gitref}` is not a revision name"),
             });
         }
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let name = path.file_name().ok_or_else(|| Error::Git {
-            command: "git show".into(),
-            message: format!("{} is not a file path", path.display()),
-        })?;
-        let spec = format!("{gitref}:./{}", name.to_string_lossy());
         // `rev-parse --verify` first, so a bad ref is an error and a missing file is `None`.
-        git(
-            dir,
-            &[
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                &format!("{gitref}^{{commit}}"),
-            ],
-        )
-        .map_err(|message| Error::Git {
+        let commit = format!("{gitref}^{{commit}}");
+        git(dir, &["rev-parse", "--verify", "--quiet", &commit]).map_err(|message| Error::Git {
             command: format!("git rev-parse {gitref}"),
-            message: if message.is_empty() {
+            message: if message.is_empty() || message == "git failed" {
                 format!("unknown revision `{gitref}`")
             } else {
                 message
             },
         })?;
+        let spec = format!("{gitref}:./{relative}");
         match git(dir, &["show", &spec]) {
-            Ok(bytes) => Self::from_bytes(format!("{gitref}:{}", path.display()), bytes).map(Some),
+            Ok(bytes) => Self::from_bytes(format!("{gitref}:{relative}"), bytes).map(Some),
             Err(m) if m.contains("does not exist") || m.contains("exists on disk, but not in") => {
                 Ok(None)
             }
