@@ -19,6 +19,14 @@ pub enum Error {
     /// An error from the plan format or signature code.
     #[error(transparent)]
     Exec(#[from] writ_exec::Error),
+    /// The deploy config (deploy.yml, the destination overlay or the pinned host keys) is
+    /// invalid. Display is the full rendered diagnostic: `file:line:col: path: message`, the
+    /// source line and a caret; [`Error::hint`] gives the suggestion.
+    #[error("{diagnostic}")]
+    Config {
+        /// What is wrong and where.
+        diagnostic: Box<crate::diagnostic::Diagnostic>,
+    },
     /// A template failed to load or render (syntax, undefined value, out of fuel, a literal
     /// newline in a command, a non-ASCII byte).
     #[error("template {name}: {message}")]
@@ -102,6 +110,7 @@ impl Error {
         match self {
             Error::Io { .. } => 74,
             Error::Exec(e) => e.exit_code(),
+            Error::Config { .. } => 78,
             Error::Template { .. } => 79,
             Error::Unquotable(_) | Error::Operation { .. } | Error::ExecCommand { .. } => 65,
             Error::NoSourceDate { .. } | Error::BadSourceDateEpoch { .. } | Error::NoVersion => 64,
@@ -115,6 +124,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Io { .. } | Error::Exec(_) => None,
+            Error::Config { diagnostic } => diagnostic.hint.clone(),
             Error::Template { .. } => Some(
                 "compare with the built-in templates in templates/; each macro renders one command line".into(),
             ),

@@ -4,9 +4,16 @@
 
 pub mod chain;
 pub mod command;
+pub mod config;
+pub mod diagnostic;
 mod error;
+pub mod host;
+pub mod hostkeys;
+pub mod name;
 pub mod plan_diff;
 pub mod render;
+pub mod role;
+pub mod secret_ref;
 pub mod shell;
 pub mod template;
 

@@ -1,0 +1,1 @@
+//! The serde mirror of deploy.yml: deny_unknown_fields, no logic.

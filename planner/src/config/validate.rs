@@ -1,0 +1,1 @@
+//! Kamal's hand-written validation rules, turning the raw mirror into the validated Config.

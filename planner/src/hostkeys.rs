@@ -1,0 +1,1 @@
+//! Pinned SSH host keys from a known_hosts-format file in the repo (being written).
