@@ -115,6 +115,159 @@ fn actor_from(get: impl Fn(&str) -> Option<String>) -> String {
     printable(&format!("user:{user}"))
 }
 
+/// One host's answer to `lock status`.
+#[derive(Debug)]
+pub struct HostLock {
+    /// Plan host name.
+    pub host: String,
+    /// The lock and state records, or why they could not be read.
+    pub state: Result<crate::state::HostState, crate::Error>,
+}
+
+async fn connect_probed(
+    plan: &crate::plan::Plan,
+    name: &str,
+    ssh: &crate::ssh::SshOptions,
+) -> Result<crate::ssh::Connection, crate::Error> {
+    use crate::Error;
+    let host = plan.host(name).ok_or_else(|| Error::Protocol {
+        host: name.to_owned(),
+        message: "not declared in the plan".into(),
+    })?;
+    let jump = host.via.as_deref().and_then(|v| plan.host(v));
+    let conn = crate::ssh::Connection::open(host, jump, ssh).await?;
+    let probe = conn
+        .exec(crate::state::PROBE_COMMAND, None, Some(std::time::Duration::from_secs(30)))
+        .await?;
+    if probe.stdout != crate::state::PROBE_EXPECTED.as_bytes() {
+        conn.close().await;
+        return Err(Error::ShellNotPosix {
+            host: name.to_owned(),
+            seen: probe.status(),
+        });
+    }
+    Ok(conn)
+}
+
+fn plan_hosts(plan: &crate::plan::Plan) -> Vec<String> {
+    let mut names: Vec<String> = plan
+        .phases
+        .iter()
+        .flat_map(|p| &p.hosts)
+        .map(|h| h.host.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Read the lock and state of every host that has steps in `plan` (id `id`).
+pub async fn status(
+    plan: &crate::plan::Plan,
+    id: Sha256Digest,
+    ssh: &crate::ssh::SshOptions,
+) -> Vec<HostLock> {
+    let mut out = Vec::new();
+    for name in plan_hosts(plan) {
+        let state = async {
+            let conn = connect_probed(plan, &name, ssh).await?;
+            let res = conn
+                .exec(&crate::state::status_command(plan, id), None, Some(std::time::Duration::from_secs(60)))
+                .await?;
+            conn.close().await;
+            crate::state::parse_state(&name, &res.stdout, id)
+        }
+        .await;
+        out.push(HostLock { host: name, state });
+    }
+    out
+}
+
+/// What `release` did on one host.
+#[derive(Debug)]
+pub enum Released {
+    /// There was no lock.
+    WasFree,
+    /// Our own lock was released.
+    Released(LockInfo),
+    /// Someone else's lock was released with `force` (audited).
+    Forced(LockInfo),
+}
+
+/// Release the lock on every host of `plan`: our own (same owner) always, another owner's
+/// only with `force`. Each release appends a line to the host's audit log; forced releases
+/// are also appended to `audit`.
+pub async fn release(
+    plan: &crate::plan::Plan,
+    id: Sha256Digest,
+    ssh: &crate::ssh::SshOptions,
+    owner: &str,
+    force: bool,
+    audit: &mut crate::audit::AuditLog,
+) -> Vec<(String, Result<Released, crate::Error>)> {
+    use crate::state::LockState;
+    let mut out = Vec::new();
+    for name in plan_hosts(plan) {
+        let r = async {
+            let conn = connect_probed(plan, &name, ssh).await?;
+            let res = conn
+                .exec(&crate::state::status_command(plan, id), None, Some(std::time::Duration::from_secs(60)))
+                .await?;
+            let st = crate::state::parse_state(&name, &res.stdout, id)?;
+            let LockState::Held(info) = st.lock else {
+                conn.close().await;
+                return Ok(Released::WasFree);
+            };
+            let mine = info.owner == printable(owner);
+            if !mine && !force {
+                conn.close().await;
+                return Err(crate::Error::LockNotOwned {
+                    host: name.clone(),
+                    holder: info.to_string(),
+                    owner: printable(owner),
+                });
+            }
+            let what = if mine { "released own lock" } else { "FORCE-released lock" };
+            let line = format!(
+                "[{}] writ-exec lock release by {}: {what} held by {info}\n",
+                crate::audit::now(),
+                printable(owner)
+            );
+            if !mine {
+                let mut rec = crate::audit::Record {
+                    timestamp: crate::audit::now(),
+                    action: "lock.release.force".into(),
+                    outcome: Some("success".into()),
+                    plan_id: id.hex(),
+                    serial: plan.serial,
+                    service: plan.service.clone(),
+                    destination: plan.destination.clone(),
+                    actor: printable(owner),
+                    host: Some(name.clone()),
+                    host_key: Some(conn.seen_fingerprint().to_owned()),
+                    ..crate::audit::Record::default()
+                };
+                rec.message = Some(format!("forced release of the lock held by {info}"));
+                audit.append(&rec)?;
+            }
+            let done = conn
+                .exec(&crate::state::release_command(plan), Some(line.as_bytes()), Some(std::time::Duration::from_secs(60)))
+                .await?;
+            conn.close().await;
+            if !done.success() {
+                return Err(crate::Error::Protocol {
+                    host: name.clone(),
+                    message: format!("lock release failed with {}", done.status()),
+                });
+            }
+            Ok(if mine { Released::Released(info) } else { Released::Forced(info) })
+        }
+        .await;
+        out.push((name, r));
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

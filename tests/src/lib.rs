@@ -1,1 +1,4 @@
 //! Test-host harness: starts real sshd instances, keys and daemons for the end-to-end tests.
+
+pub mod sshd;
+pub mod world;

@@ -1,0 +1,175 @@
+//! `writ-exec apply` against real sshd hosts: exact byte-for-byte replay across phases, the
+//! executor protocol around it, dry run, and the plan chain across runs.
+#![allow(clippy::unwrap_used)]
+
+use writ_exec::plan::{Plan, Previous, Sha256Digest, Step, Strategy};
+use writ_exec::state;
+use writ_tests::world::{World, phase, step, text};
+
+/// Plan commands of `host` in plan order.
+fn plan_lines(plan: &Plan, host: &str) -> Vec<String> {
+    plan.phases
+        .iter()
+        .flat_map(|p| &p.hosts)
+        .filter(|h| h.host == host)
+        .flat_map(|h| h.steps.iter().map(|s| s.command.clone()))
+        .collect()
+}
+
+fn protocol(plan: &Plan, id: Sha256Digest) -> Vec<String> {
+    vec![
+        state::PROBE_COMMAND.to_owned(),
+        state::acquire_command(plan, id),
+        state::recorder_command(plan),
+        state::finish_command(plan, id),
+        state::release_command(plan),
+        state::status_command(plan, id),
+    ]
+}
+
+fn three_host_plan(w: &World) -> Plan {
+    let mut p = w.plan();
+    let tricky: Vec<Step> = vec![
+        step("printf '%s\\n' \"a  b\" 'it'\"'\"'s' \"$HOME\" > quoted.txt"),
+        step("echo phase1 >> ran.txt"),
+        step("cat <<'EOF' >> ran.txt\nmulti  line\n\n  indented $NOT_EXPANDED\nEOF"),
+    ];
+    p.phases = vec![
+        phase(
+            "prepare",
+            Strategy::Parallel,
+            &[
+                ("web-1", tricky.clone()),
+                ("web-2", tricky.clone()),
+                ("web-3", tricky),
+            ],
+        ),
+        phase(
+            "boot",
+            Strategy::Rolling { limit: 1, wait: 0 },
+            &[
+                ("web-3", vec![step("echo boot-3 >> ran.txt")]),
+                ("web-1", vec![step("echo boot-1 >> ran.txt"), step("true")]),
+            ],
+        ),
+    ];
+    p
+}
+
+#[test]
+fn three_hosts_two_phases_replay_every_command_byte_for_byte() {
+    let w = World::new(3);
+    let plan = three_host_plan(&w);
+    let (path, id) = w.write_signed("p1", &plan);
+    let out = w.apply(&path, &[], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let proto = protocol(&plan, id);
+    for h in &w.hosts {
+        let logged = h.commands();
+        // Exactly the plan's lines, in order, once logged protocol commands are set aside...
+        let steps: Vec<String> = logged
+            .iter()
+            .filter(|c| !proto.contains(c))
+            .cloned()
+            .collect();
+        assert_eq!(steps, plan_lines(&plan, &h.name), "host {}", h.name);
+        // ...and those protocol commands are the documented ones, in their places.
+        assert_eq!(logged[0], state::PROBE_COMMAND, "{}", h.name);
+        assert_eq!(logged[1], state::acquire_command(&plan, id));
+        assert_eq!(logged.last().unwrap(), &state::finish_command(&plan, id));
+        assert_eq!(
+            logged
+                .iter()
+                .filter(|c| **c == state::recorder_command(&plan))
+                .count(),
+            1
+        );
+        assert_eq!(logged.len(), steps.len() + 4, "{logged:#?}");
+        let quoted = std::fs::read_to_string(h.home.join("quoted.txt")).unwrap();
+        assert_eq!(quoted, format!("a  b\nit's\n{}\n", std::env::var("HOME").unwrap_or_default()));
+        let ran = std::fs::read_to_string(h.home.join("ran.txt")).unwrap();
+        assert!(
+            ran.starts_with("phase1\nmulti  line\n\n  indented $NOT_EXPANDED\n"),
+            "{ran}"
+        );
+        let record = std::fs::read_to_string(h.home.join(".kamal/writ/hey-production/applied"))
+            .unwrap();
+        assert_eq!(record, format!("serial=1 plan={}\n", id.hex()));
+        assert!(!h.home.join(".kamal/writ/hey-production/lock").exists());
+        let audit = std::fs::read_to_string(h.home.join(".kamal/hey-production-audit.log")).unwrap();
+        assert!(audit.contains(&id.hex()) && audit.contains("applied"), "{audit}");
+    }
+    // Rolling phase ran web-3 before web-1 (its listed order).
+    assert!(
+        std::fs::read_to_string(w.host("web-3").home.join("ran.txt"))
+            .unwrap()
+            .ends_with("boot-3\n")
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("web-1") && stdout.contains("5/5") && stdout.contains("ok"), "{stdout}");
+
+    // The same plan again: every host has applied it, nothing runs.
+    let before: Vec<usize> = w.hosts.iter().map(|h| h.commands().len()).collect();
+    let again = w.apply(&path, &[], &[]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already applied"));
+    for (h, n) in w.hosts.iter().zip(before) {
+        let logged = h.commands();
+        assert!(
+            logged[n..].iter().all(|c| proto.contains(c)),
+            "{:#?}",
+            &logged[n..]
+        );
+    }
+
+    // The next plan in the chain runs; the host records follow it.
+    let mut next = three_host_plan(&w);
+    next.serial = 2;
+    next.previous = Previous::Plan(id);
+    next.phases.truncate(1);
+    next.phases[0].hosts.truncate(1);
+    next.phases[0].hosts[0].steps = vec![step("echo serial-2 >> ran.txt")];
+    let (path2, id2) = w.write_signed("p2", &next);
+    let out = w.apply(&path2, &[], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let record =
+        std::fs::read_to_string(w.host("web-1").home.join(".kamal/writ/hey-production/applied"))
+            .unwrap();
+    assert_eq!(record, format!("serial=2 plan={}\n", id2.hex()));
+}
+
+#[test]
+fn dry_run_connects_and_checks_but_runs_no_plan_step() {
+    let w = World::new(2);
+    let plan = three_host_plan_two(&w);
+    let (path, id) = w.write_signed("p", &plan);
+    let out = w.apply(&path, &["--dry-run"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("would run: echo hi > dry.txt"), "{stdout}");
+    for h in &w.hosts {
+        assert_eq!(
+            h.commands(),
+            vec![
+                state::PROBE_COMMAND.to_owned(),
+                state::status_command(&plan, id)
+            ]
+        );
+        assert!(!h.home.join("dry.txt").exists());
+    }
+    assert!(!w.audit_file().exists());
+}
+
+fn three_host_plan_two(w: &World) -> Plan {
+    let mut p = w.plan();
+    p.phases = vec![phase(
+        "only",
+        Strategy::PrimaryFirst,
+        &[
+            ("web-1", vec![step("echo hi > dry.txt")]),
+            ("web-2", vec![step("echo hi > dry.txt")]),
+        ],
+    )];
+    p
+}
