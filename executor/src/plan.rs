@@ -381,6 +381,10 @@ fn command_problem(command: &str) -> Option<String> {
     if command.starts_with(' ') {
         return Some("command starts with a space".into());
     }
+    if command.starts_with('\n') {
+        // The first line would encode as `    $ ` with a trailing space, which decode refuses.
+        return Some("command starts with an empty line".into());
+    }
     for (i, line) in command.split('\n').enumerate() {
         if let Some(b) = line.bytes().find(|b| !(0x20..=0x7e).contains(b)) {
             return Some(format!(
@@ -1280,7 +1284,7 @@ pub(crate) mod tests {
 
     #[test]
     fn encode_refuses_unrepresentable_commands() {
-        for bad in ["", " x", "x \ny", "caf\u{e9}", "a\tb", "x\r"] {
+        for bad in ["", " x", "x \ny", "caf\u{e9}", "a\tb", "x\r", "\nx"] {
             let mut p = sample();
             p.phases[0].hosts[0].steps[1].command = bad.into();
             assert!(matches!(encode(&p), Err(Error::Encode(_))), "{bad:?}");
