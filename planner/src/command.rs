@@ -59,7 +59,7 @@ impl Word {
         for part in &self.0 {
             match part {
                 Part::Text(t) => out.push_str(&shell::quote(t)?),
-                Part::Fixed(t) if shell::is_bare(t.trim_start_matches('-')) => out.push_str(t),
+                Part::Fixed(t) if is_fixed_bare(t) => out.push_str(t),
                 Part::Fixed(t) => out.push_str(&shell::quote(t)?),
                 Part::Pwd => out.push_str("\"$PWD\""),
                 Part::Output(s) => {
@@ -78,6 +78,14 @@ impl From<&'static str> for Word {
     fn from(s: &'static str) -> Self {
         Self(vec![Part::Fixed(s)])
     }
+}
+
+/// Planner source text made only of the quoter's safe characters (dashes anywhere) means
+/// the same to the shell bare.
+fn is_fixed_bare(t: &str) -> bool {
+    !t.is_empty()
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./:@,+%=-".contains(&b))
 }
 
 impl From<String> for Word {

@@ -10,11 +10,13 @@ mod error;
 pub mod host;
 pub mod hostkeys;
 pub mod name;
+pub mod operation;
 pub mod plan_diff;
 pub mod render;
 pub mod role;
 pub mod secret_ref;
 pub mod shell;
+pub mod steps;
 pub mod template;
 
 pub use error::Error;

@@ -134,7 +134,7 @@ impl Templates {
         let digest = digest(&sources);
         let mut env = shell_environment();
         for (name, text) in sources {
-            if let Some((line, b)) = text.lines().enumerate().find_map(|(i, l)| {
+            if let Some((line, b)) = text.split('\n').enumerate().find_map(|(i, l)| {
                 l.bytes()
                     .find(|b| !(0x20..=0x7e).contains(b))
                     .map(|b| (i + 1, b))
@@ -327,7 +327,7 @@ mod tests {
 
     #[test]
     fn non_ascii_or_control_bytes_in_templates_are_refused() {
-        for text in ["echo \u{1f}", "caf\u{e9}", "a\tb"] {
+        for text in ["echo \u{1f}", "caf\u{e9}", "a\tb", "a\r\nb"] {
             assert!(with("host.j2", text).is_err(), "{text:?}");
         }
     }
