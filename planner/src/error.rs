@@ -19,6 +19,23 @@ pub enum Error {
     /// An error from the plan format or signature code.
     #[error(transparent)]
     Exec(#[from] writ_exec::Error),
+    /// A private key file cannot be used for signing (not OpenSSH, wrong or missing passphrase).
+    #[error("key {path}: {message}", path = path.display())]
+    KeyFile {
+        /// The key file.
+        path: PathBuf,
+        /// Why it cannot be used (never the passphrase).
+        message: String,
+    },
+    /// `writ keygen` would replace an existing file.
+    #[error("{path} already exists; not overwriting it", path = path.display())]
+    WouldOverwrite {
+        /// The existing file.
+        path: PathBuf,
+    },
+    /// `--principal` cannot be used as a signature file name.
+    #[error("principal `{0}` cannot name a signature file (use letters, digits and @._+-)")]
+    BadPrincipal(String),
     /// The deploy config (deploy.yml, the destination overlay or the pinned host keys) is
     /// invalid. Display is the full rendered diagnostic: `file:line:col: path: message`, the
     /// source line and a caret; [`Error::hint`] gives the suggestion.
@@ -46,14 +63,6 @@ pub enum Error {
         /// The operation as written (`accessory boot db`).
         operation: String,
         /// Why it cannot be planned.
-        message: String,
-    },
-    /// A `server exec` / `app exec` command line is not printable ASCII on one line.
-    #[error("exec command {index} is not allowed: {message}")]
-    ExecCommand {
-        /// 1-based position of the command on the command line.
-        index: usize,
-        /// What is wrong with it.
         message: String,
     },
     /// `created` cannot be known: the config root is not in a git work tree with a commit and
@@ -101,6 +110,14 @@ pub enum Error {
         /// The previous plan's value.
         found: String,
     },
+    /// A `server exec` / `app exec` command line is not printable ASCII on one line.
+    #[error("exec command {index} is not allowed: {message}")]
+    ExecCommand {
+        /// 1-based position of the command on the command line.
+        index: usize,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 impl Error {
@@ -110,6 +127,9 @@ impl Error {
         match self {
             Error::Io { .. } => 74,
             Error::Exec(e) => e.exit_code(),
+            Error::KeyFile { .. } => 40,
+            Error::WouldOverwrite { .. } => 41,
+            Error::BadPrincipal(_) => 2,
             Error::Config { .. } => 78,
             Error::Template { .. } => 79,
             Error::Unquotable(_) | Error::Operation { .. } | Error::ExecCommand { .. } => 65,
@@ -124,6 +144,13 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Io { .. } | Error::Exec(_) => None,
+            Error::KeyFile { .. } => Some(
+                "the passphrase comes from WRIT_KEY_PASSPHRASE or a prompt; ssh-agent and hardware keys can sign with `ssh-keygen -Y sign -n writ-plan:<destination>`".into(),
+            ),
+            Error::WouldOverwrite { .. } => {
+                Some("choose another --out, or move the old key away yourself".into())
+            }
+            Error::BadPrincipal(_) => None,
             Error::Config { diagnostic } => diagnostic.hint.clone(),
             Error::Template { .. } => Some(
                 "compare with the built-in templates in templates/; each macro renders one command line".into(),

@@ -2,13 +2,14 @@
 //! into a canonical plan (the format lives in `writ_exec::plan`), diffs plans and signs them.
 //! The library never prints; the `writ` binary does.
 
-pub mod chain;
 pub mod command;
+pub mod chain;
 pub mod config;
 pub mod diagnostic;
 mod error;
 pub mod host;
 pub mod hostkeys;
+pub mod keygen;
 pub mod name;
 pub mod operation;
 pub mod plan_diff;
@@ -16,6 +17,8 @@ pub mod render;
 pub mod role;
 pub mod secret_ref;
 pub mod shell;
+pub mod show;
+pub mod sign;
 pub mod steps;
 pub mod template;
 

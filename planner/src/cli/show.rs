@@ -1,11 +1,27 @@
-//! `writ show`. (Stub: replaced by the owner of this command.)
+//! `writ show PLAN`: print a plan's header and a per-host, per-phase outline for humans.
+#![allow(clippy::print_stdout, reason = "the CLI edge prints the result")]
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `writ show`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The plan file.
+    plan: PathBuf,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`writ show` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(&args.plan).map_err(|source| writ::Error::Io {
+        path: args.plan.clone(),
+        source,
+    })?;
+    let plan = writ_exec::plan::decode(&bytes).map_err(writ::Error::from)?;
+    let signatures = writ_exec::signature::load_dir(&writ_exec::signature::signatures_dir(&args.plan))
+        .map_or(0, |s| s.len());
+    print!(
+        "{}",
+        writ::show::render(&plan, writ_exec::plan::plan_id(&bytes), signatures)
+    );
+    Ok(ExitCode::SUCCESS)
 }
