@@ -51,14 +51,14 @@ pub enum CommandChange {
     },
 }
 
-/// The same command change on several hosts of one phase.
+/// The same command changes on several hosts of one phase.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FoldedChange {
     /// The phase.
     pub phase: String,
-    /// The change, host name and address normalised.
-    pub change: CommandChange,
-    /// The hosts it happens on, sorted.
+    /// The changes, host name and address normalised, in step order.
+    pub changes: Vec<CommandChange>,
+    /// The hosts that have exactly these changes (among others, listed in other entries).
     pub hosts: Vec<String>,
 }
 
@@ -370,21 +370,36 @@ fn compare_phase(
         }
         fold.entry(list).or_default().insert(host);
     }
-    // One entry per distinct change, with the union of the hosts that have it, in the order
-    // the changes first appear.
-    let mut per_change: Vec<(CommandChange, BTreeSet<&str>)> = Vec::new();
+    // Each distinct change with the hosts that have it and its first position in a step list;
+    // then changes with the same host set form one entry, in step order, widest entries first.
+    let mut per_change: BTreeMap<CommandChange, (usize, BTreeSet<&str>)> = BTreeMap::new();
     for (list, hosts) in fold {
-        for c in list {
-            match per_change.iter_mut().find(|(k, _)| *k == c) {
-                Some((_, hs)) => hs.extend(hosts.iter().copied()),
-                None => per_change.push((c, hosts.clone())),
-            }
+        for (i, c) in list.into_iter().enumerate() {
+            let e = per_change.entry(c).or_insert_with(|| (i, BTreeSet::new()));
+            e.0 = e.0.min(i);
+            e.1.extend(hosts.iter().copied());
         }
     }
-    per_change.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
-    changes.extend(per_change.into_iter().map(|(change, hosts)| FoldedChange {
+    let mut groups: BTreeMap<Vec<&str>, Vec<(usize, CommandChange)>> = BTreeMap::new();
+    for (change, (pos, hosts)) in per_change {
+        groups
+            .entry(hosts.into_iter().collect())
+            .or_default()
+            .push((pos, change));
+    }
+    let mut groups: Vec<_> = groups.into_iter().collect();
+    for (_, list) in &mut groups {
+        list.sort();
+    }
+    groups.sort_by(|a, b| {
+        b.0.len()
+            .cmp(&a.0.len())
+            .then_with(|| a.1[0].0.cmp(&b.1[0].0))
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    changes.extend(groups.into_iter().map(|(hosts, list)| FoldedChange {
         phase: shown.name.clone(),
-        change,
+        changes: list.into_iter().map(|(_, c)| c).collect(),
         hosts: hosts.into_iter().map(str::to_owned).collect(),
     }));
     counts
@@ -761,7 +776,7 @@ impl LineDiff {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use writ_exec::plan::{HostKey, HostSteps, Phase, Sha256Digest, Source, Strategy};
 
@@ -845,11 +860,12 @@ mod tests {
                 hosts: 40
             }
         );
-        // The run command names each host; normalised, all 40 hosts share one change.
-        assert_eq!(s.changes.len(), 2, "{:?}", s.changes);
-        assert!(s.changes.iter().all(|c| c.hosts.len() == 40));
-        assert!(s.changes.iter().any(|c| matches!(&c.change,
-            CommandChange::Changed { new, .. } if new.contains("--hostname <host> "))));
+        // The run command names each host; normalised, all 40 hosts share one entry.
+        assert_eq!(s.changes.len(), 1, "{:?}", s.changes);
+        assert_eq!(s.changes[0].hosts.len(), 40);
+        assert_eq!(s.changes[0].changes.len(), 2);
+        assert!(matches!(&s.changes[0].changes[1],
+            CommandChange::Changed { new, .. } if new.contains("--hostname <host> ")));
         assert_eq!(s.phases[0].changed, 80);
         assert_eq!(s.phases[0].hosts_changed, 40);
         assert_eq!(s.header[0].field, "version");

@@ -269,33 +269,9 @@ pub fn terminal(s: &Summary, diff: &LineDiff, label: &str) -> String {
                 sanitize(&c.phase),
                 paint(DIM, &hosts_phrase(&c.hosts))
             );
-            match &c.change {
-                CommandChange::Added(cmd) => {
-                    let _ = writeln!(
-                        o,
-                        "    {}",
-                        paint(GREEN, &format!("+ {}", cut(cmd, MAX_COMMAND_SHOWN)))
-                    );
-                }
-                CommandChange::Removed(cmd) => {
-                    let _ = writeln!(
-                        o,
-                        "    {}",
-                        paint(RED, &format!("- {}", cut(cmd, MAX_COMMAND_SHOWN)))
-                    );
-                }
-                CommandChange::Changed { old, new } => {
-                    let _ = writeln!(
-                        o,
-                        "    {}",
-                        paint(RED, &format!("- {}", cut(old, MAX_COMMAND_SHOWN)))
-                    );
-                    let _ = writeln!(
-                        o,
-                        "    {}",
-                        paint(GREEN, &format!("+ {}", cut(new, MAX_COMMAND_SHOWN)))
-                    );
-                }
+            for line in change_lines(&c.changes) {
+                let style = if line.starts_with('-') { RED } else { GREEN };
+                let _ = writeln!(o, "    {}", paint(style, &line));
             }
         });
         o.push('\n');
@@ -325,6 +301,22 @@ pub fn terminal(s: &Summary, diff: &LineDiff, label: &str) -> String {
         }
     }
     o
+}
+
+/// The `- old` / `+ new` lines of a folded entry, commands cut at [`MAX_COMMAND_SHOWN`].
+fn change_lines(changes: &[CommandChange]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in changes {
+        match c {
+            CommandChange::Added(cmd) => out.push(format!("+ {}", cut(cmd, MAX_COMMAND_SHOWN))),
+            CommandChange::Removed(cmd) => out.push(format!("- {}", cut(cmd, MAX_COMMAND_SHOWN))),
+            CommandChange::Changed { old, new } => {
+                out.push(format!("- {}", cut(old, MAX_COMMAND_SHOWN)));
+                out.push(format!("+ {}", cut(new, MAX_COMMAND_SHOWN)));
+            }
+        }
+    }
+    out
 }
 
 fn write_changes(
@@ -499,15 +491,9 @@ pub fn markdown(s: &Summary, diff: &LineDiff, label: &str) -> String {
             "<details><summary>Command changes, folded over hosts (<code>&lt;host&gt;</code> = the host's own name)</summary>\n\n",
         );
         write_changes(&mut o, &s.changes, |o, c| {
-            let _ = writeln!(o, "- {} {}:", code(&c.phase), hosts_phrase(&c.hosts));
-            let lines: Vec<String> = match &c.change {
-                CommandChange::Added(cmd) => vec![format!("+ {}", cut(cmd, MAX_COMMAND_SHOWN))],
-                CommandChange::Removed(cmd) => vec![format!("- {}", cut(cmd, MAX_COMMAND_SHOWN))],
-                CommandChange::Changed { old, new } => vec![
-                    format!("- {}", cut(old, MAX_COMMAND_SHOWN)),
-                    format!("+ {}", cut(new, MAX_COMMAND_SHOWN)),
-                ],
-            };
+            let hosts = hosts_phrase(&c.hosts).replace('_', "\\_");
+            let _ = writeln!(o, "- {} {hosts}:", code(&c.phase));
+            let lines = change_lines(&c.changes);
             let fence = block_fence(lines.iter().map(String::as_str));
             let _ = writeln!(o, "  {fence}diff");
             for l in &lines {
@@ -566,6 +552,53 @@ pub fn markdown(s: &Summary, diff: &LineDiff, label: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    use crate::plan_diff::tests::fleet;
+    use writ_exec::plan::encode;
+
+    fn review(old: &writ_exec::plan::Plan, new: &writ_exec::plan::Plan) -> (Summary, LineDiff) {
+        let o = String::from_utf8(encode(old).unwrap()).unwrap();
+        let n = String::from_utf8(encode(new).unwrap()).unwrap();
+        (Summary::between(Some(old), new), LineDiff::between(&o, &n))
+    }
+
+    #[test]
+    fn terminal_review_folds_a_fleet_wide_change_and_colours_the_diff() {
+        let (s, d) = review(&fleet(40, "3f2a1c9"), &fleet(40, "9b0e4d2"));
+        let text = terminal(&s, &d, "plans/production.plan");
+        assert!(
+            text.contains("`3f2a1c9` → `9b0e4d2` in 80 commands on 40 hosts"),
+            "{text}"
+        );
+        assert!(
+            text.contains("on 40 hosts (web-1, web-10, web-11, … 37 more)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("0 to add, 80 to change, 0 to remove"),
+            "{text}"
+        );
+        assert!(text.contains("\u{1b}[31m-version 3f2a1c9"), "{text}");
+        assert!(text.contains("\u{1b}[32m+version 9b0e4d2"), "{text}");
+    }
+
+    #[test]
+    fn markdown_review_of_a_fleet_change_snapshot() {
+        let old = fleet(3, "3f2a1c9");
+        let mut new = fleet(4, "9b0e4d2");
+        new.hosts[0].port = 2222;
+        let (s, d) = review(&old, &new);
+        insta::assert_snapshot!(markdown(&s, &d, "plans/production.plan"));
+    }
+
+    #[test]
+    fn markdown_cuts_a_huge_diff_with_a_note() {
+        let (s, d) = review(&fleet(2000, "3f2a1c9"), &fleet(2000, "9b0e4d2"));
+        let md = markdown(&s, &d, "plans/production.plan");
+        assert!(md.len() < MARKDOWN_DIFF_BUDGET + 20_000, "{}", md.len());
+        assert!(md.contains("The diff is cut here"), "{md}");
+        assert!(md.trim_end().ends_with("</details>"));
+    }
 
     #[test]
     fn sanitize_escapes_control_and_non_ascii() {
