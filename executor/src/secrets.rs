@@ -263,7 +263,7 @@ fn parse_dotenv(text: &str) -> Result<DotEnv, (usize, String)> {
                     .next()
                     .ok_or_else(|| (line_no, "unterminated double quote".to_owned()))?;
                 acc.push('\n');
-                cur = next.to_owned();
+                next.clone_into(&mut cur);
             }
             acc
         } else {

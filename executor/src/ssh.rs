@@ -127,12 +127,15 @@ pub struct Connection {
     handle: Handle<Pinned>,
     seen: String,
     // Keeps the jump host's connection (and so the tunnel) alive.
-    _jump: Option<Box<Connection>>,
+    jump: Option<Box<Connection>>,
 }
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("host", &self.host).finish()
+        f.debug_struct("Connection")
+            .field("host", &self.host)
+            .field("via", &self.jump.as_ref().map(|j| j.host.as_str()))
+            .finish_non_exhaustive()
     }
 }
 
@@ -218,7 +221,7 @@ impl Connection {
                             message: format!("jump host `{}` cannot reach it: {e}", j.host),
                         })?;
                     let mut conn = Self::handshake(host, channel.into_stream(), opts).await?;
-                    conn._jump = Some(j);
+                    conn.jump = Some(j);
                     Ok(conn)
                 }
                 None => Self::open_direct(host, opts).await,
@@ -287,7 +290,7 @@ impl Connection {
             host: host.name.clone(),
             handle,
             seen,
-            _jump: None,
+            jump: None,
         })
     }
 

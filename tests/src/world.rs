@@ -32,6 +32,12 @@ impl World {
     /// A world with `n` hosts named `web-1` … `web-n`.
     pub fn new(n: usize) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        // Test users other than root must reach the hosts' wrapper, keys and homes.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
         let identity = dir.path().join("deploy_key");
         let identity_pub = keygen(&identity, "ed25519", "");
         let mut signers = Vec::new();
