@@ -101,15 +101,25 @@ impl de::Error for DeError {
     }
 
     fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        Self::custom(format!("expected {exp}, found {}", describe(&unexp)))
+        Self::custom(format!("expected {}, found {}", expected(exp), describe(&unexp)))
     }
 
     fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        Self::custom(format!("invalid value {}: expected {exp}", describe(&unexp)))
+        Self::custom(format!("invalid value {}: expected {}", describe(&unexp), expected(exp)))
     }
 
     fn duplicate_field(field: &'static str) -> Self {
         Self::custom(format!("duplicate key `{field}`"))
+    }
+}
+
+/// serde names integer targets by their Rust type; users read "a whole number".
+fn expected(exp: &dyn de::Expected) -> String {
+    let text = exp.to_string();
+    match text.as_str() {
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" => "a whole number".into(),
+        "a boolean" | "bool" => "`true` or `false`".into(),
+        _ => text,
     }
 }
 

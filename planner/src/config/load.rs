@@ -10,7 +10,7 @@ use writ_exec::plan::Sha256Digest;
 use super::de::from_node;
 use super::merge::deep_merge;
 use super::raw;
-use super::validate::{Ctx, Problem, validate};
+use super::validate::{Ctx, Problem, key_pos, validate};
 use super::yaml::{self, MAX_FILE_BYTES, Node, Pos, Value};
 use super::{Config, Destination, HostName, root_of};
 use crate::Error;
@@ -293,6 +293,7 @@ fn load_with(
     let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
     let mut ctx = Ctx {
         file_names: &names,
+        tree: &tree,
         ignored: Vec::new(),
     };
     let mut config = validate(raw, destination, &mut ctx).map_err(|p| {
@@ -302,8 +303,15 @@ fn load_with(
             message,
             hint,
             redact,
+            at_key,
         } = *p;
-        at(&sources, pos, path, message, hint, 1, redact)
+        let key = at_key.then(|| key_pos(&tree, &path)).flatten();
+        let width = if key.is_some() {
+            path.rsplit('.').next().map_or(1, |k| k.chars().count())
+        } else {
+            1
+        };
+        at(&sources, key.unwrap_or(pos), path, message, hint, width, redact)
     })?;
     config.ignored = ctx.ignored;
 

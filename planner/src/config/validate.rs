@@ -27,6 +27,8 @@ pub(crate) struct Problem {
     pub hint: Option<String>,
     /// Leave the source line out (the value may be a secret).
     pub redact: bool,
+    /// Point at the key named by `path` rather than at `pos` (for whole sections).
+    pub at_key: bool,
 }
 
 type R<T> = Result<T, Box<Problem>>;
@@ -38,6 +40,7 @@ fn problem(pos: Pos, path: impl Into<String>, message: impl Into<String>) -> Box
         message: message.into(),
         hint: None,
         redact: false,
+        at_key: false,
     })
 }
 
@@ -55,6 +58,7 @@ impl Hint for Box<Problem> {
 /// Validation state: file names (for ignored-key locations) and the ignored keys found.
 pub(crate) struct Ctx<'a> {
     pub file_names: &'a [String],
+    pub tree: &'a super::yaml::Node,
     pub ignored: Vec<Ignored>,
 }
 
@@ -66,18 +70,38 @@ impl Ctx<'_> {
 
     fn ignore(&mut self, present: &raw::Present, path: &str, reason: &str) {
         if let Some(p) = present {
+            let pos = key_pos(self.tree, path).unwrap_or(p.pos);
             self.ignored.push(Ignored {
                 path: path.to_owned(),
-                location: self.location(p.pos),
+                location: self.location(pos),
                 reason: reason.to_owned(),
             });
         }
     }
 }
 
+/// The position of the key at dotted `path` (no list indexes) in the merged tree.
+pub(crate) fn key_pos(tree: &super::yaml::Node, path: &str) -> Option<Pos> {
+    let mut node = tree;
+    let mut pos = None;
+    for part in path.split('.') {
+        let super::yaml::Value::Map(entries) = &node.value else {
+            return None;
+        };
+        let (k, v) = entries.iter().find(|(k, _)| k.name == part)?;
+        pos = Some(k.pos);
+        node = v;
+    }
+    pos
+}
+
 fn reject(present: &raw::Present, path: &str, message: &str, hint: &str) -> R<()> {
     match present {
-        Some(p) => Err(problem(p.pos, path, message).hint(hint)),
+        Some(p) => {
+            let mut e = problem(p.pos, path, message).hint(hint);
+            e.at_key = true;
+            Err(e)
+        }
         None => Ok(()),
     }
 }
@@ -431,6 +455,7 @@ fn registry(r: &Sp<raw::Registry>, path: &str) -> R<Registry> {
                     message: "the registry password is written in the config; writ only accepts a secret name here".into(),
                     hint: Some("write `password: [KAMAL_REGISTRY_PASSWORD]` and set that secret where writ-exec runs; remove the password from the file and its git history".into()),
                     redact: true,
+                    at_key: false,
                 }));
             }
             raw::Credential::Secret(names) => secret_list(names, p.pos, &format!("{path}.password"))?,

@@ -116,10 +116,14 @@ fn parse_error(e: &serde_saphyr::Error, file: usize) -> ParseError {
     });
     let text = e.without_snippet().to_string();
     // serde-saphyr appends " at line L column C"; the location is shown separately.
-    let message = match text.rfind(" at line ") {
+    let mut message = match text.find(" at line ") {
         Some(i) => text[..i].to_owned(),
         None => text,
     };
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(", set DuplicateKeyPolicy").next().unwrap_or(rest);
+        message = format!("duplicate key `{key}`");
+    }
     let lower = message.to_ascii_lowercase();
     let hint = if lower.contains("budget") || lower.contains("alias") {
         Some("anchors and aliases are limited; write the values out instead of nesting aliases".into())
