@@ -460,9 +460,11 @@ fn replace_word(text: &str, word: &str, with: &str) -> String {
         }
         let end = i + word.len();
         let before_ok = i == 0 || !is_name_byte(bytes[i - 1]);
-        // A trailing dot ends a sentence-like token (`web-1.`), it is not part of the name.
+        // After the name, `-` may start a suffix (`--hostname web-1-0f52a6`) and a trailing
+        // dot ends a sentence-like token (`web-1.`); digits and letters continue the name.
         let after_ok = end == bytes.len()
             || !is_name_byte(bytes[end])
+            || bytes[end] == b'-'
             || (bytes[end] == b'.' && (end + 1 == bytes.len() || !is_name_byte(bytes[end + 1])));
         if before_ok && after_ok {
             out.push_str(&text[last..i]);
@@ -560,20 +562,21 @@ impl EditFold {
     }
 }
 
-/// The distinct word-level edits between two commands, each trimmed to the part that differs
-/// (`hey:3f2a1c9` → `hey:9b0e4d2` becomes `3f2a1c9` → `9b0e4d2`).
+/// The distinct word-level edits between two commands. Words are runs of ASCII letters and
+/// digits; every other character is a word of its own, so `hey:3f2a1c9` → `hey:9b0e4d2` is the
+/// edit `3f2a1c9` → `9b0e4d2`, wherever the version appears.
 fn word_edits(old: &str, new: &str) -> BTreeSet<(String, String)> {
-    let o: Vec<&str> = old.split(' ').collect();
-    let n: Vec<&str> = new.split(' ').collect();
+    let o = words(old);
+    let n = words(new);
     let deadline = std::time::Instant::now().checked_add(Duration::from_millis(50));
     let mut out = BTreeSet::new();
     for op in capture_diff_slices_deadline(Algorithm::Myers, &o, &n, deadline) {
         if let DiffOp::Equal { .. } = op {
             continue;
         }
-        let a = o[op.old_range()].join(" ");
-        let b = n[op.new_range()].join(" ");
-        let (a, b) = trim_common(&a, &b);
+        let a = o[op.old_range()].concat();
+        let b = n[op.new_range()].concat();
+        let (a, b) = (a.trim(), b.trim());
         if a.len() <= MAX_EDIT && b.len() <= MAX_EDIT && (a, b) != ("", "") {
             out.insert((a.to_owned(), b.to_owned()));
         }
@@ -581,30 +584,23 @@ fn word_edits(old: &str, new: &str) -> BTreeSet<(String, String)> {
     out
 }
 
-/// Strip the common prefix and suffix of two words, cutting only after/before a separator so a
-/// token is never split mid-identifier.
-fn trim_common<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
-    let sep = |c: u8| b":/@=,. -".contains(&c);
-    let (ab, bb) = (a.as_bytes(), b.as_bytes());
-    let mut start = 0;
-    for i in 0..ab.len().min(bb.len()) {
-        if ab[i] != bb[i] {
-            break;
+fn words(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in s.char_indices() {
+        if c.is_ascii_alphanumeric() {
+            start.get_or_insert(i);
+            continue;
         }
-        if sep(ab[i]) {
-            start = i + 1;
+        if let Some(st) = start.take() {
+            out.push(&s[st..i]);
         }
+        out.push(&s[i..i + c.len_utf8()]);
     }
-    let mut end = 0; // bytes kept off the end
-    for i in 1..=(ab.len() - start).min(bb.len() - start) {
-        if ab[ab.len() - i] != bb[bb.len() - i] {
-            break;
-        }
-        if sep(ab[ab.len() - i]) {
-            end = i;
-        }
+    if let Some(st) = start {
+        out.push(&s[st..]);
     }
-    (&a[start..a.len() - end], &b[start..b.len() - end])
+    out
 }
 
 fn header_changes(old: &Plan, new: &Plan) -> Vec<FieldChange> {
@@ -880,6 +876,10 @@ pub(crate) mod tests {
         );
         assert_eq!(replace_word("x=web-1,y", "web-1", "<h>"), "x=<h>,y");
         assert_eq!(replace_word("web-1x", "web-1", "<h>"), "web-1x");
+        assert_eq!(
+            replace_word("h=10.0.1.1-0f52 10.0.1.11", "10.0.1.1", "<h>"),
+            "h=<h>-0f52 10.0.1.11"
+        );
     }
 
     #[test]
@@ -931,17 +931,20 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn trim_common_keeps_whole_tokens() {
-        assert_eq!(
-            trim_common("hey:3f2a1c9", "hey:9b0e4d2"),
-            ("3f2a1c9", "9b0e4d2")
+    fn word_edits_isolate_the_changed_words() {
+        let e = word_edits(
+            "run --name hey-web-3f2a1c9 'name=^hey-3f2a1c9$' hey:3f2a1c9",
+            "run --name hey-web-9b0e4d2 'name=^hey-9b0e4d2$' hey:9b0e4d2",
         );
         assert_eq!(
-            trim_common("--name=hey-web-v1", "--name=hey-web-v2"),
-            ("v1", "v2")
+            e.into_iter().collect::<Vec<_>>(),
+            vec![("3f2a1c9".into(), "9b0e4d2".into())]
         );
-        assert_eq!(trim_common("abc", "abd"), ("abc", "abd"));
-        assert_eq!(trim_common("a/b", "a/b/c"), ("b", "b/c"));
+        let e = word_edits("docker run a", "docker run --rm a");
+        assert_eq!(
+            e.into_iter().collect::<Vec<_>>(),
+            vec![(String::new(), "--rm".into())]
+        );
     }
 
     #[test]

@@ -17,6 +17,8 @@ use crate::plan_diff::{CommandChange, FoldedChange, LineDiff, PhaseStatus, Summa
 
 /// At most this many folded command changes are listed; the diff shows the rest.
 pub const MAX_CHANGES_SHOWN: usize = 30;
+/// At most this many word-level edits are listed in the summary.
+pub const MAX_EDITS_SHOWN: usize = 12;
 /// At most this many bytes of diff go into a markdown review (GitHub caps a comment at 65,536
 /// characters); the rest is cut with a note.
 pub const MARKDOWN_DIFF_BUDGET: usize = 50_000;
@@ -164,7 +166,7 @@ pub fn terminal(s: &Summary, diff: &LineDiff, label: &str) -> String {
             sanitize(&f.new)
         );
     }
-    for e in &s.edits {
+    for e in s.edits.iter().take(MAX_EDITS_SHOWN) {
         any = true;
         let what = match (e.old.is_empty(), e.new.is_empty()) {
             (true, _) => paint(GREEN, &format!("+ `{}`", sanitize(&e.new))),
@@ -181,6 +183,13 @@ pub fn terminal(s: &Summary, diff: &LineDiff, label: &str) -> String {
             "  {what} in {} on {}",
             plural(e.commands, "command", "commands"),
             plural(e.hosts, "host", "hosts")
+        );
+    }
+    if s.edits.len() > MAX_EDITS_SHOWN {
+        let _ = writeln!(
+            o,
+            "  … {} more word edits: see the changes below",
+            s.edits.len() - MAX_EDITS_SHOWN
         );
     }
     for name in &s.secrets_added {
@@ -410,7 +419,7 @@ pub fn markdown(s: &Summary, diff: &LineDiff, label: &str) -> String {
     for f in &s.header {
         items.push(format!("{}: {} → {}", f.field, code(&f.old), code(&f.new)));
     }
-    for e in &s.edits {
+    for e in s.edits.iter().take(MAX_EDITS_SHOWN) {
         let what = match (e.old.is_empty(), e.new.is_empty()) {
             (true, _) => format!("added {}", code(&e.new)),
             (_, true) => format!("removed {}", code(&e.old)),
@@ -420,6 +429,12 @@ pub fn markdown(s: &Summary, diff: &LineDiff, label: &str) -> String {
             "{what} in {} on {}",
             plural(e.commands, "command", "commands"),
             plural(e.hosts, "host", "hosts")
+        ));
+    }
+    if s.edits.len() > MAX_EDITS_SHOWN {
+        items.push(format!(
+            "… {} more word edits: see the command changes",
+            s.edits.len() - MAX_EDITS_SHOWN
         ));
     }
     if !s.secrets_added.is_empty() {
