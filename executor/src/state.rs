@@ -334,4 +334,29 @@ mod tests {
             assert!(cmd.is_ascii());
         }
     }
+
+    #[test]
+    fn docs_list_the_protocol_verbatim() {
+        let docs = include_str!("../../docs/plan-format.md");
+        let section = &docs[docs.find("## Executor protocol").unwrap()..];
+        let p = sample();
+        let id = Sha256Digest([0xab; 32]);
+        for cmd in [
+            PROBE_COMMAND.to_owned(),
+            acquire_command(&p, id),
+            status_command(&p, id),
+            recorder_command(&p),
+            finish_command(&p, id),
+            release_command(&p),
+        ] {
+            let templ = cmd
+                .replace(&id.hex(), "<ID>")
+                .replace("hey-production", "<SERVICE>-<DESTINATION>")
+                .replace(&format!("serial={}", p.serial), "serial=<SERIAL>");
+            assert!(
+                section.contains(&format!("   {templ}\n")),
+                "docs/plan-format.md does not list:\n{templ}"
+            );
+        }
+    }
 }
