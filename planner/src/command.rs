@@ -370,8 +370,14 @@ mod tests {
                     .script(),
                 "mkdir -p '.kamal/apps/app one' '-rf'",
             ),
-            (echo("a").and(echo("b")).or(echo("c")), "echo a && echo b || echo c"),
-            (echo("a").and(echo("b").or(echo("c"))), "echo a && { echo b || echo c; }"),
+            (
+                echo("a").and(echo("b")).or(echo("c")),
+                "echo a && echo b || echo c",
+            ),
+            (
+                echo("a").and(echo("b").or(echo("c"))),
+                "echo a && { echo b || echo c; }",
+            ),
             (
                 Script::Seq(vec![echo("a"), echo("b")]).pipe(Command::new("cat")),
                 "{ echo a; echo b; } | cat",
@@ -381,7 +387,9 @@ mod tests {
                 "echo x >> '.kamal/a log'",
             ),
             (
-                echo("a").pipe(Command::new("cat")).redirect(Redirect::StderrToNull),
+                echo("a")
+                    .pipe(Command::new("cat"))
+                    .redirect(Redirect::StderrToNull),
                 "{ echo a | cat; } 2> /dev/null",
             ),
             (

@@ -8,13 +8,13 @@
 //! host's state (which version runs, whether a container exists) is shell inside the steps.
 //! docs/operations.md lists each operation's phases and the files it leaves on hosts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use writ_exec::plan::{Host, HostSteps, Phase, Plan, Previous, Source, Step, Strategy};
 
 use crate::Error;
-use crate::config::{Config, HostName, Role};
+use crate::config::{Config, HostName, Role, RoleHost};
 use crate::steps::Context;
 use crate::steps::accessory::AccessorySteps;
 use crate::steps::app::{AppSteps, ImageSteps, NETWORK};
@@ -191,7 +191,11 @@ pub fn build(config: &Config, op: &Operation, inputs: &PlanInputs<'_>) -> Result
         .ok_or_else(|| fail("plans are per destination; pass `-d DESTINATION`".into()))?;
     if let Some(d) = &inputs.image_digest {
         let hex = d.strip_prefix("sha256:").unwrap_or_default();
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(fail(format!(
                 "image digest `{}` is not `sha256:` and 64 lower-case hex digits",
                 d.escape_debug()
@@ -316,6 +320,8 @@ fn plan_hosts(config: &Config, phases: &[Phase]) -> Result<Vec<Host>, String> {
 /// Assembles phases for an operation.
 struct Phases<'a, 'c> {
     ctx: &'a Context<'c>,
+    /// `Config::app_hosts`, computed once.
+    app_hosts: Vec<&'c HostName>,
     out: Vec<Phase>,
 }
 
@@ -323,6 +329,7 @@ impl<'a, 'c> Phases<'a, 'c> {
     fn new(ctx: &'a Context<'c>) -> Self {
         Self {
             ctx,
+            app_hosts: ctx.config.app_hosts(),
             out: Vec::new(),
         }
     }
@@ -333,7 +340,13 @@ impl<'a, 'c> Phases<'a, 'c> {
 
     /// Add a phase over `hosts` (in order), with each host's steps from `f`; hosts without
     /// steps are left out, and so is a phase without hosts.
-    fn phase<F>(&mut self, name: &str, strategy: Strategy, hosts: &[&HostName], mut f: F) -> Result<(), Error>
+    fn phase<F>(
+        &mut self,
+        name: &str,
+        strategy: Strategy,
+        hosts: &[&HostName],
+        mut f: F,
+    ) -> Result<(), Error>
     where
         F: FnMut(&HostName, &mut Vec<Step>) -> Result<(), Error>,
     {
@@ -395,11 +408,16 @@ impl<'a, 'c> Phases<'a, 'c> {
         Ok(self.out)
     }
 
-    fn roles_on<'r>(&self, host: &HostName, roles: &'r [Role]) -> Vec<(&'r Role, &'r crate::config::RoleHost)> {
-        roles
-            .iter()
-            .filter_map(|r| r.hosts.iter().find(|h| &h.host == host).map(|h| (r, h)))
-            .collect()
+    /// For each host, the roles on it with their host entry, in role order (built once, so
+    /// a 10,000-host plan does not scan every role's host list per host).
+    fn role_map<'r>(roles: &[&'r Role]) -> BTreeMap<&'r HostName, Vec<(&'r Role, &'r RoleHost)>> {
+        let mut map: BTreeMap<&HostName, Vec<(&Role, &RoleHost)>> = BTreeMap::new();
+        for r in roles {
+            for h in &r.hosts {
+                map.entry(&h.host).or_default().push((r, h));
+            }
+        }
+        map
     }
 
     fn bootstrap(&mut self) -> Result<(), Error> {
@@ -415,7 +433,7 @@ impl<'a, 'c> Phases<'a, 'c> {
 
     fn pull(&mut self) -> Result<(), Error> {
         let ctx = self.ctx;
-        let hosts = self.config().app_hosts();
+        let hosts = self.app_hosts.clone();
         self.phase("pull", Strategy::Parallel, &hosts, |_, steps| {
             RegistrySteps::new(ctx).login(ctx.config.registry.as_ref(), steps)?;
             ImageSteps::new(ctx).pull_image(steps)
@@ -424,25 +442,20 @@ impl<'a, 'c> Phases<'a, 'c> {
 
     fn proxy_hosts(&self) -> Vec<&'c HostName> {
         let proxy = ProxySteps::new(self.ctx);
-        let mut out: Vec<&HostName> = Vec::new();
-        for r in &self.config().roles {
-            if proxy.routes(r.proxy.as_ref()) {
-                for h in &r.hosts {
-                    if !out.contains(&&h.host) {
-                        out.push(&h.host);
-                    }
-                }
-            }
-        }
-        out
+        hosts_of(
+            self.config()
+                .roles
+                .iter()
+                .filter(|r| proxy.routes(r.proxy.as_ref())),
+        )
     }
 
     /// Kamal's proxy boot within deploy: the state directory and network on every app host,
     /// and the proxy container where a role is proxied.
     fn proxy_boot(&mut self) -> Result<(), Error> {
         let ctx = self.ctx;
-        let proxied = self.proxy_hosts();
-        let hosts = self.config().app_hosts();
+        let proxied: BTreeSet<&HostName> = self.proxy_hosts().into_iter().collect();
+        let hosts = self.app_hosts.clone();
         self.phase("proxy", Strategy::Parallel, &hosts, |h, steps| {
             let prep = HostPrep::new(ctx);
             prep.ensure_state_dir(steps)?;
@@ -469,12 +482,9 @@ impl<'a, 'c> Phases<'a, 'c> {
     fn boot(&mut self) -> Result<(), Error> {
         let ctx = self.ctx;
         let config = self.config();
-        let hosts = config.app_hosts();
+        let hosts = self.app_hosts.clone();
         let strategy = self.boot_strategy(hosts.len());
-        let roles_on: BTreeMap<&HostName, Vec<_>> = hosts
-            .iter()
-            .map(|h| (*h, self.roles_on(h, &config.roles)))
-            .collect();
+        let roles_on = Self::role_map(&config.roles.iter().collect::<Vec<_>>());
         self.phase("boot", strategy, &hosts, |h, steps| {
             let proxy = ProxySteps::new(ctx);
             for (role, rh) in roles_on.get(h).map(Vec::as_slice).unwrap_or_default() {
@@ -497,7 +507,7 @@ impl<'a, 'c> Phases<'a, 'c> {
 
     fn tag(&mut self) -> Result<(), Error> {
         let ctx = self.ctx;
-        let hosts = self.config().app_hosts();
+        let hosts = self.app_hosts.clone();
         self.phase("tag", Strategy::Parallel, &hosts, |_, steps| {
             ImageSteps::new(ctx).tag_latest(steps)
         })
@@ -505,7 +515,7 @@ impl<'a, 'c> Phases<'a, 'c> {
 
     fn prune(&mut self) -> Result<(), Error> {
         let ctx = self.ctx;
-        let hosts = self.config().app_hosts();
+        let hosts = self.app_hosts.clone();
         self.phase("prune", Strategy::Parallel, &hosts, |_, steps| {
             let p = PruneSteps::new(ctx);
             p.prune_containers(steps)?;
@@ -516,12 +526,11 @@ impl<'a, 'c> Phases<'a, 'c> {
     fn rollback_check(&mut self) -> Result<(), Error> {
         let ctx = self.ctx;
         let config = self.config();
-        let hosts = config.app_hosts();
+        let hosts = self.app_hosts.clone();
+        let roles_on = Self::role_map(&config.roles.iter().collect::<Vec<_>>());
         self.phase("check", Strategy::Parallel, &hosts, |h, steps| {
-            for r in &config.roles {
-                if let Some(rh) = r.hosts.iter().find(|x| &x.host == h) {
-                    AppSteps::new(ctx, r, rh).require_container(steps)?;
-                }
+            for (r, rh) in roles_on.get(h).map(Vec::as_slice).unwrap_or_default() {
+                AppSteps::new(ctx, r, rh).require_container(steps)?;
             }
             Ok(())
         })
@@ -530,13 +539,11 @@ impl<'a, 'c> Phases<'a, 'c> {
     fn app(&mut self, action: AppAction) -> Result<(), Error> {
         let ctx = self.ctx;
         let config = self.config();
-        let hosts = config.app_hosts();
+        let hosts = self.app_hosts.clone();
+        let roles_on = Self::role_map(&config.roles.iter().collect::<Vec<_>>());
         self.phase("app", Strategy::Parallel, &hosts, |h, steps| {
             let proxy = ProxySteps::new(ctx);
-            for r in &config.roles {
-                let Some(rh) = r.hosts.iter().find(|x| &x.host == h) else {
-                    continue;
-                };
+            for (r, rh) in roles_on.get(h).map(Vec::as_slice).unwrap_or_default() {
                 let app = AppSteps::new(ctx, r, rh);
                 let proxied = proxy.routes(r.proxy.as_ref());
                 match action {
@@ -588,7 +595,11 @@ impl<'a, 'c> Phases<'a, 'c> {
         })
     }
 
-    fn accessories(&mut self, action: AccessoryAction, target: &AccessoryTarget) -> Result<(), Error> {
+    fn accessories(
+        &mut self,
+        action: AccessoryAction,
+        target: &AccessoryTarget,
+    ) -> Result<(), Error> {
         let ctx = self.ctx;
         let config = self.config();
         let selected: Vec<_> = match target {
@@ -599,7 +610,11 @@ impl<'a, 'c> Phases<'a, 'c> {
                     operation: Operation::Accessory(action, target.clone()).header(),
                     message: format!(
                         "no accessory `{n}`; the config has {}",
-                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
                     ),
                 }
             })?],
@@ -655,15 +670,7 @@ impl<'a, 'c> Phases<'a, 'c> {
         let hosts: Vec<&HostName> = if roles.is_empty() {
             self.config().all_hosts()
         } else {
-            let mut hosts = Vec::new();
-            for r in self.selected_roles(roles, &header)? {
-                for h in &r.hosts {
-                    if !hosts.contains(&&h.host) {
-                        hosts.push(&h.host);
-                    }
-                }
-            }
-            hosts
+            hosts_of(self.selected_roles(roles, &header)?.into_iter())
         };
         self.phase("exec", Strategy::Parallel, &hosts, |_, steps| {
             let e = ExecSteps::new(ctx);
@@ -678,26 +685,32 @@ impl<'a, 'c> Phases<'a, 'c> {
         check_commands(commands)?;
         let ctx = self.ctx;
         let selected = self.selected_roles(roles, &with_roles("app exec", roles))?;
-        let mut hosts: Vec<&HostName> = Vec::new();
-        for r in &selected {
-            for h in &r.hosts {
-                if !hosts.contains(&&h.host) {
-                    hosts.push(&h.host);
-                }
-            }
-        }
+        let hosts = hosts_of(selected.iter().copied());
+        let roles_on = Self::role_map(&selected);
         self.phase("exec", Strategy::Parallel, &hosts, |h, steps| {
-            for r in &selected {
-                if let Some(rh) = r.hosts.iter().find(|x| &x.host == h) {
-                    let app = AppSteps::new(ctx, r, rh);
-                    for c in commands {
-                        app.exec_in_new_container(c, steps)?;
-                    }
+            for (r, rh) in roles_on.get(h).map(Vec::as_slice).unwrap_or_default() {
+                let app = AppSteps::new(ctx, r, rh);
+                for c in commands {
+                    app.exec_in_new_container(c, steps)?;
                 }
             }
             Ok(())
         })
     }
+}
+
+/// The hosts of `roles`, de-duplicated, in role then file order.
+fn hosts_of<'r>(roles: impl Iterator<Item = &'r Role>) -> Vec<&'r HostName> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for r in roles {
+        for h in &r.hosts {
+            if seen.insert(&h.host) {
+                out.push(&h.host);
+            }
+        }
+    }
+    out
 }
 
 fn check_commands(commands: &[String]) -> Result<(), Error> {

@@ -16,8 +16,10 @@
 //! them by a file of the same name (regular files only, no symlinks, no other names).
 //! [`Templates::digest`] is recorded in the plan header (`source … templates=sha256:…`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Mutex;
 
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
@@ -34,7 +36,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("caddy.j2", include_str!("../../templates/caddy.j2")),
     ("exec.j2", include_str!("../../templates/exec.j2")),
     ("host.j2", include_str!("../../templates/host.j2")),
-    ("kamal-proxy.j2", include_str!("../../templates/kamal-proxy.j2")),
+    (
+        "kamal-proxy.j2",
+        include_str!("../../templates/kamal-proxy.j2"),
+    ),
     ("prune.j2", include_str!("../../templates/prune.j2")),
     ("registry.j2", include_str!("../../templates/registry.j2")),
 ];
@@ -50,6 +55,9 @@ const NEWLINE: char = '\u{1f}';
 pub struct Templates {
     env: Environment<'static>,
     digest: Sha256Digest,
+    /// Rendered steps by (template, macro, arguments): rendering is a pure function of
+    /// these, and thousands of hosts share most steps.
+    cache: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -149,7 +157,11 @@ impl Templates {
             env.add_template_owned(name.clone(), text)
                 .map_err(|e| template_error(&name, &e))?;
         }
-        Ok(Self { env, digest })
+        Ok(Self {
+            env,
+            digest,
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     /// sha256 over every template in name order: for each, the name's length as a big-endian
@@ -161,13 +173,37 @@ impl Templates {
 
     /// Render `script` to shell text for use as a macro argument: it is printed as is.
     pub fn shell(script: &Script) -> Result<Value, Error> {
-        let text = script.render().map_err(|e| Error::Unquotable(e.to_string()))?;
+        let text = script
+            .render()
+            .map_err(|e| Error::Unquotable(e.to_string()))?;
         Ok(Value::from_safe_string(text.replace('\n', "\u{1f}")))
     }
 
     /// Call macro `name` of template `template` with `args`: the result is one step's command
     /// line, or `None` when the macro renders nothing (a step the template leaves out).
-    pub fn step(&self, template: &str, name: &str, args: &[Value]) -> Result<Option<String>, Error> {
+    pub fn step(
+        &self,
+        template: &str,
+        name: &str,
+        args: &[Value],
+    ) -> Result<Option<String>, Error> {
+        let key = cache_key(template, name, args);
+        if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(hit);
+        }
+        let out = self.render_step(template, name, args)?;
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(key, out.clone());
+        }
+        Ok(out)
+    }
+
+    fn render_step(
+        &self,
+        template: &str,
+        name: &str,
+        args: &[Value],
+    ) -> Result<Option<String>, Error> {
         let tmpl = self
             .env
             .get_template(template)
@@ -201,7 +237,8 @@ fn shell_environment() -> Environment<'static> {
                 .write_str(value.as_str().unwrap_or_default())
                 .map_err(minijinja::Error::from);
         }
-        if value.is_undefined() || value.is_none() || value.as_str().is_none() && !is_scalar(value) {
+        if value.is_undefined() || value.is_none() || value.as_str().is_none() && !is_scalar(value)
+        {
             return Err(minijinja::Error::new(
                 ErrorKind::InvalidOperation,
                 format!(
@@ -223,9 +260,33 @@ fn shell_environment() -> Environment<'static> {
     env
 }
 
+/// A key that tells apart every argument list that could render differently: each value's
+/// kind, whether it is safe (pre-rendered shell) and its text.
+fn cache_key(template: &str, name: &str, args: &[Value]) -> String {
+    let mut key = format!("{template}\0{name}");
+    for a in args {
+        let text = if a.as_str().is_some() || is_scalar(a) {
+            a.to_string()
+        } else {
+            format!("{a:?}")
+        };
+        let _ = write!(
+            key,
+            "\0{}{}{}\0{text}",
+            a.kind(),
+            u8::from(a.is_safe()),
+            text.len()
+        );
+    }
+    key
+}
+
 fn is_scalar(v: &Value) -> bool {
     use minijinja::value::ValueKind;
-    matches!(v.kind(), ValueKind::Number | ValueKind::Bool | ValueKind::String)
+    matches!(
+        v.kind(),
+        ValueKind::Number | ValueKind::Bool | ValueKind::String
+    )
 }
 
 fn template_error(name: &str, e: &minijinja::Error) -> Error {
@@ -276,9 +337,12 @@ mod tests {
         let quoted = "echo 'a b; rm -rf ~'";
         assert_eq!(one(&m("echo {{ x }}"), &v()).unwrap().unwrap(), quoted);
         assert_eq!(
-            one(&m("{% autoescape false %}echo {{ x }}{% endautoescape %}"), &v())
-                .unwrap()
-                .unwrap(),
+            one(
+                &m("{% autoescape false %}echo {{ x }}{% endautoescape %}"),
+                &v()
+            )
+            .unwrap()
+            .unwrap(),
             quoted
         );
         assert_eq!(one(&m("echo {{ x|e }}"), &v()).unwrap().unwrap(), quoted);
@@ -314,9 +378,24 @@ mod tests {
         let script = Command::new("echo").arg(String::from("x\ny")).script();
         let m = "{% macro m(x) -%}{{ x }} && true{%- endmacro %}";
         assert_eq!(
-            one(m, &[Templates::shell(&script).unwrap()]).unwrap().unwrap(),
+            one(m, &[Templates::shell(&script).unwrap()])
+                .unwrap()
+                .unwrap(),
             "echo 'x'\"\n\"'y' && true"
         );
+    }
+
+    #[test]
+    fn cache_tells_safe_shell_from_plain_values() {
+        let t = with("host.j2", "{% macro m(x) -%}echo {{ x }}{%- endmacro %}").unwrap();
+        let plain = t.step("host.j2", "m", &[Value::from("a b")]).unwrap();
+        let safe = t
+            .step("host.j2", "m", &[Value::from_safe_string("a b".into())])
+            .unwrap();
+        assert_eq!(plain.as_deref(), Some("echo 'a b'"));
+        assert_eq!(safe.as_deref(), Some("echo a b"));
+        let again = t.step("host.j2", "m", &[Value::from("a b")]).unwrap();
+        assert_eq!(again, plain);
     }
 
     #[test]

@@ -52,9 +52,20 @@ fn each_operation_has_kamals_phases() {
     let cases: Vec<(Operation, Vec<&str>)> = vec![
         (
             Operation::Setup,
-            vec!["bootstrap", "pull", "proxy", "accessories", "boot", "tag", "prune"],
+            vec![
+                "bootstrap",
+                "pull",
+                "proxy",
+                "accessories",
+                "boot",
+                "tag",
+                "prune",
+            ],
         ),
-        (Operation::Deploy, vec!["pull", "proxy", "boot", "tag", "prune"]),
+        (
+            Operation::Deploy,
+            vec!["pull", "proxy", "boot", "tag", "prune"],
+        ),
         (Operation::Redeploy, vec!["pull", "boot", "tag"]),
         (
             Operation::Rollback {
@@ -111,7 +122,10 @@ fn deploy_renders_kamals_command_lines() {
         pull[0].stdin,
         Some(Stdin::Secret("KAMAL_REGISTRY_PASSWORD".into()))
     );
-    assert_eq!(pull[2].command, "docker pull registry.example.com/dhh/app:123");
+    assert_eq!(
+        pull[2].command,
+        "docker pull registry.example.com/dhh/app:123"
+    );
 
     let boot = steps_on(&p, "boot", "1.1.1.2");
     assert_eq!(
@@ -193,11 +207,18 @@ fn image_digest_pins_every_pull_run_and_tag() {
     let pinned = format!("registry.example.com/dhh/app@{digest}");
     for cmd in commands(&p) {
         assert!(!cmd.contains("dhh/app:123"), "{cmd}");
-        if cmd.starts_with("docker pull") || cmd.starts_with("docker run") || cmd.starts_with("docker tag") {
+        if cmd.starts_with("docker pull")
+            || cmd.starts_with("docker run")
+            || cmd.starts_with("docker tag")
+        {
             assert!(cmd.contains(&pinned), "{cmd}");
         }
     }
-    assert!(!commands(&p).iter().any(|c| c.starts_with("docker image rm")));
+    assert!(
+        !commands(&p)
+            .iter()
+            .any(|c| c.starts_with("docker image rm"))
+    );
     i.image_digest = Some("sha256:ABC".into());
     assert!(
         build(&c, &Operation::Deploy, &i)
@@ -223,7 +244,11 @@ fn rollback_requires_the_old_container_and_never_pulls() {
         "if [ -z \"$(docker container ls --all --filter 'name=^app-web-production-122$' --quiet)\" ]; then echo 'version 122 is not available as a container on this host (app-web-production-122)' >&2; exit 1; fi"
     );
     assert!(!commands(&p).iter().any(|c| c.contains("docker pull")));
-    assert!(commands(&p).iter().any(|c| c.contains("--name app-web-production-122 ")));
+    assert!(
+        commands(&p)
+            .iter()
+            .any(|c| c.contains("--name app-web-production-122 "))
+    );
 }
 
 #[test]
@@ -236,7 +261,10 @@ fn jump_host_is_declared_with_its_key_and_used_via() {
     });
     let p = plan(&c, &Operation::Deploy);
     let bastion = p.host("bastion.example.com").unwrap();
-    assert_eq!((bastion.user.as_str(), bastion.port, bastion.via.as_ref()), ("jump", 2222, None));
+    assert_eq!(
+        (bastion.user.as_str(), bastion.port, bastion.via.as_ref()),
+        ("jump", 2222, None)
+    );
     assert_eq!(
         p.host("1.1.1.1").unwrap().via.as_deref(),
         Some("bastion.example.com")
@@ -314,7 +342,10 @@ fn accessories_boot_with_pwd_volumes_and_unknown_names_fail() {
     assert!(
         plan_err(
             &c,
-            &Operation::Accessory(AccessoryAction::Boot, AccessoryTarget::Named("redis".into()))
+            &Operation::Accessory(
+                AccessoryAction::Boot,
+                AccessoryTarget::Named("redis".into())
+            )
         )
         .contains("no accessory `redis`; the config has db")
     );
@@ -360,7 +391,11 @@ fn none_driver_waits_for_readiness_instead_of_routing() {
     c.writ.proxy_driver = ProxyDriver::None;
     let p = plan(&c, &Operation::Deploy);
     assert!(!commands(&p).iter().any(|c| c.contains("kamal-proxy")));
-    assert!(steps_on(&p, "boot", "1.1.1.1")[3].command.starts_with("i=0; while :;"));
+    assert!(
+        steps_on(&p, "boot", "1.1.1.1")[3]
+            .command
+            .starts_with("i=0; while :;")
+    );
     assert!(plan_err(&c, &Operation::Proxy(ProxyAction::Boot)).contains("no role is proxied"));
 }
 
@@ -368,7 +403,8 @@ fn none_driver_waits_for_readiness_instead_of_routing() {
 fn caddy_driver_writes_a_site_caddy_accepts() {
     let mut c = config();
     c.writ.proxy_driver = ProxyDriver::Caddy;
-    c.roles[0].proxy.as_mut().unwrap().hosts = vec!["app.example.com".into(), "www.example.com".into()];
+    c.roles[0].proxy.as_mut().unwrap().hosts =
+        vec!["app.example.com".into(), "www.example.com".into()];
     let p = plan(&c, &Operation::Deploy);
     let boot = steps_on(&p, "boot", "1.1.1.1");
     let route = &boot[4].command;
@@ -379,7 +415,10 @@ fn caddy_driver_writes_a_site_caddy_accepts() {
     // Run the proxy setup and the route for real (docker stubbed) and let caddy parse the result.
     let dir = tempfile::tempdir().unwrap();
     let proxy = steps_on(&p, "proxy", "1.1.1.1");
-    let setup = proxy.iter().find(|s| s.command.contains("Caddyfile")).unwrap();
+    let setup = proxy
+        .iter()
+        .find(|s| s.command.contains("Caddyfile"))
+        .unwrap();
     probe("/bin/sh", dir.path(), &setup.command);
     probe("/bin/sh", dir.path(), route);
     let caddy_dir = dir.path().join(".kamal/proxy/caddy");
@@ -395,7 +434,11 @@ fn caddy_driver_writes_a_site_caddy_accepts() {
         .output()
         .unwrap();
     let json = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(json.contains("app-web-production-123:80"), "{json}");
     assert!(json.contains("www.example.com"), "{json}");
 
@@ -420,8 +463,14 @@ fn cmd_words_split_like_a_shell_without_expansion() {
             .map(|w| w.render().unwrap())
             .collect()
     };
-    assert_eq!(words("bin/jobs  --queue default"), ["bin/jobs", "'--queue'", "default"]);
-    assert_eq!(words(r#"sh -c 'echo $HOME' "a b" c\ d"#), ["sh", "'-c'", "'echo $HOME'", "'a b'", "'c d'"]);
+    assert_eq!(
+        words("bin/jobs  --queue default"),
+        ["bin/jobs", "'--queue'", "default"]
+    );
+    assert_eq!(
+        words(r#"sh -c 'echo $HOME' "a b" c\ d"#),
+        ["sh", "'-c'", "'echo $HOME'", "'a b'", "'c d'"]
+    );
     for bad in ["echo $HOME", "a | b", "a; b", "`id`", "'open", "\"$(x)\""] {
         assert!(cmd_words(bad, "cmd").is_err(), "{bad}");
     }
@@ -435,13 +484,22 @@ fn config_with(x: &str) -> Config {
     let mut c = config();
     let sq = format!("'{}'", x.replace('\'', "'\\''"));
     c.registry.as_mut().unwrap().username = Credential::Literal(x.to_owned());
-    c.env.base.clear.push(("X_ROOT".parse().unwrap(), x.to_owned()));
-    c.env.tags[0].1.clear.push(("X_TAG".parse().unwrap(), x.to_owned()));
+    c.env
+        .base
+        .clear
+        .push(("X_ROOT".parse().unwrap(), x.to_owned()));
+    c.env.tags[0]
+        .1
+        .clear
+        .push(("X_TAG".parse().unwrap(), x.to_owned()));
     c.volumes.push(x.to_owned());
     let web = &mut c.roles[0];
-    web.env.clear.push(("X_ROLE".parse().unwrap(), x.to_owned()));
+    web.env
+        .clear
+        .push(("X_ROLE".parse().unwrap(), x.to_owned()));
     web.labels.push(("xlabel".into(), x.to_owned()));
-    web.options.push(("xopt".into(), DockerOption::Value(x.to_owned())));
+    web.options
+        .push(("xopt".into(), DockerOption::Value(x.to_owned())));
     web.options.push((x.to_owned(), DockerOption::Flag));
     web.logging = Logging {
         driver: Some(x.to_owned()),
@@ -462,7 +520,8 @@ fn config_with(x: &str) -> Config {
     db.volumes.push(x.to_owned());
     db.directories = vec![format!("d{}:/data", x.replace(':', "_"))];
     db.labels.push(("xlabel".into(), x.to_owned()));
-    db.options.push(("xopt".into(), DockerOption::Values(vec![x.to_owned()])));
+    db.options
+        .push(("xopt".into(), DockerOption::Values(vec![x.to_owned()])));
     c
 }
 
@@ -521,7 +580,10 @@ fn check_every_field(x: &str) {
         let mut argvs = docker_argvs(shell, &deploy, dir.path());
         argvs.extend(docker_argvs(shell, &acc, dir.path()));
         for want in &expected {
-            assert!(has(&argvs, want), "{shell}: no argument {want:?} for value {x:?}");
+            assert!(
+                has(&argvs, want),
+                "{shell}: no argument {want:?} for value {x:?}"
+            );
         }
         // The app image of a `cmd` role ends with `run X`; the accessory's with `X X`.
         assert!(
@@ -594,7 +656,82 @@ fn accessory_file_contents_round_trip_through_the_shell() {
         assert_eq!(written, content, "{shell}");
         assert!(!run.path().join("pwned").exists());
     }
-    assert!(commands(&p).iter().any(|c| c.contains(
-        "--volume \"$PWD\"/app-db/etc/mysql/my.cnf:/etc/mysql/my.cnf"
-    )));
+    assert!(
+        commands(&p)
+            .iter()
+            .any(|c| c.contains("--volume \"$PWD\"/app-db/etc/mysql/my.cnf:/etc/mysql/my.cnf"))
+    );
+}
+
+#[test]
+fn app_proxy_and_prune_builders_render_golden_lines() {
+    let c = config();
+    let lines = |op: Operation, phase: &str, host: &str| -> Vec<String> {
+        steps_on(&plan(&c, &op), phase, host)
+            .iter()
+            .map(|s| s.command.clone())
+            .collect()
+    };
+    assert_eq!(
+        lines(Operation::App(AppAction::Stop), "app", "1.1.1.1"),
+        [
+            "docker exec kamal-proxy kamal-proxy remove app-web-production",
+            "docker ps --filter label=service=app --filter label=destination=production --filter label=role=web --format '{{.Names}}' | while read -r name; do docker stop \"$name\"; done",
+        ]
+    );
+    assert_eq!(
+        lines(Operation::App(AppAction::Remove), "app", "1.1.1.3"),
+        [
+            "docker ps --filter label=service=app --filter label=destination=production --filter label=role=workers --format '{{.Names}}' | while read -r name; do docker stop -t 30 \"$name\"; done",
+            "docker container prune --force --filter label=service=app --filter label=destination=production --filter label=role=workers",
+            "docker image prune --all --force --filter label=service=app",
+            "rm -rf .kamal/apps/app-production .kamal/proxy/apps-config/app-production",
+        ]
+    );
+    let start = lines(Operation::App(AppAction::Start), "app", "1.1.1.1");
+    assert_eq!(start[0], "docker start app-web-production-123");
+    assert!(start[1].starts_with("docker exec kamal-proxy kamal-proxy deploy app-web-production "));
+    let reboot = plan(&c, &Operation::Proxy(ProxyAction::Reboot));
+    assert_eq!(
+        reboot.phases[0].strategy,
+        PlanStrategy::Rolling { limit: 1, wait: 0 }
+    );
+    let reboot: Vec<&str> = steps_on(&reboot, "proxy", "1.1.1.2")
+        .iter()
+        .map(|s| s.command.as_str())
+        .collect();
+    assert_eq!(
+        &reboot[..3],
+        [
+            "docker container stop kamal-proxy",
+            "docker container prune --force --filter label=org.opencontainers.image.title=kamal-proxy",
+            "mkdir -p .kamal/proxy/apps-config",
+        ]
+    );
+    let remove = lines(Operation::Proxy(ProxyAction::Remove), "proxy", "1.1.1.1");
+    assert!(
+        remove[0].starts_with("if [ -d .kamal/apps ] && [ -n \"$(ls -A .kamal/apps)\" ]; then")
+    );
+    assert_eq!(remove.last().unwrap(), "rm -rf .kamal/proxy");
+    assert_eq!(
+        lines(Operation::Prune, "prune", "1.1.1.3")[0],
+        "docker ps -q -a --filter label=service=app --filter status=created --filter status=exited --filter status=dead | tail -n +6 | while read -r container_id; do docker rm \"$container_id\"; done"
+    );
+    // Every rendered line is valid shell syntax for dash and bash.
+    for op in [
+        Operation::Setup,
+        Operation::App(AppAction::Remove),
+        Operation::Proxy(ProxyAction::Remove),
+    ] {
+        for cmd in commands(&plan(&c, &op)) {
+            for shell in ["/bin/sh", "bash"] {
+                let ok = std::process::Command::new(shell)
+                    .args(["-n", "-c", cmd])
+                    .status()
+                    .unwrap()
+                    .success();
+                assert!(ok, "{shell} -n rejects {cmd}");
+            }
+        }
+    }
 }

@@ -67,7 +67,12 @@ impl<'a, 'c> AccessorySteps<'a, 'c> {
             self.step(steps, "make_directory", &[v(host_path)])?;
         }
         self.write_files(steps)?;
-        HostSteps::new(self.ctx).write_env_file(&self.env_dir(), &self.env_file(), &self.acc.env, steps)?;
+        HostSteps::new(self.ctx).write_env_file(
+            &self.env_dir(),
+            &self.env_file(),
+            &self.acc.env,
+            steps,
+        )?;
         let run = self.run_command()?;
         self.step(
             steps,
@@ -130,8 +135,8 @@ impl<'a, 'c> AccessorySteps<'a, 'c> {
                     "over {MAX_FILE_BYTES} bytes; plans show file contents for review"
                 )));
             }
-            let content = std::fs::read_to_string(&local)
-                .map_err(|_| bad("is not UTF-8 text".into()))?;
+            let content =
+                std::fs::read_to_string(&local).map_err(|_| bad("is not UTF-8 text".into()))?;
             let path = self.file_host_path(&f.remote);
             let dir = path
                 .rsplit_once('/')

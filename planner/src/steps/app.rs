@@ -277,7 +277,10 @@ impl<'a, 'c> ImageSteps<'a, 'c> {
     pub fn pull_image(&self, steps: &mut Vec<Step>) -> Result<(), Error> {
         let image = self.ctx.image();
         if self.ctx.image_digest.is_none() {
-            push(steps, self.ctx.step("app.j2", "remove_image", &[v(&image)])?);
+            push(
+                steps,
+                self.ctx.step("app.j2", "remove_image", &[v(&image)])?,
+            );
         }
         push(steps, self.ctx.step("app.j2", "pull_image", &[v(&image)])?);
         push(

@@ -106,7 +106,13 @@ pub fn config() -> Config {
         proxy: None,
     };
     let mut host_keys = BTreeMap::new();
-    for h in ["1.1.1.1", "1.1.1.2", "1.1.1.3", "1.1.1.4", "bastion.example.com"] {
+    for h in [
+        "1.1.1.1",
+        "1.1.1.2",
+        "1.1.1.3",
+        "1.1.1.4",
+        "bastion.example.com",
+    ] {
         host_keys.insert(host(h), vec![HostKey::parse(KEY).unwrap()]);
     }
     Config {

@@ -36,8 +36,7 @@ impl<'a, 'c> HostSteps<'a, 'c> {
     pub fn create_network(&self, network: &str, steps: &mut Vec<Step>) -> Result<(), Error> {
         push(
             steps,
-            self.ctx
-                .step("host.j2", "create_network", &[v(network)])?,
+            self.ctx.step("host.j2", "create_network", &[v(network)])?,
         );
         Ok(())
     }

@@ -81,13 +81,13 @@ impl Context<'_> {
         args: &[Value],
         stdin: Stdin,
     ) -> Result<Step, Error> {
-        let command = self
-            .templates
-            .step(template, name, args)?
-            .ok_or_else(|| Error::Template {
-                name: format!("{template} macro {name}"),
-                message: "renders nothing, but the step reads a secret on stdin".into(),
-            })?;
+        let command =
+            self.templates
+                .step(template, name, args)?
+                .ok_or_else(|| Error::Template {
+                    name: format!("{template} macro {name}"),
+                    message: "renders nothing, but the step reads a secret on stdin".into(),
+                })?;
         Ok(Step {
             command,
             stdin: Some(stdin),

@@ -175,7 +175,11 @@ impl<'a, 'c> ProxySteps<'a, 'c> {
 
     /// Write the role's custom TLS certificate and key (0600, from secrets) where the proxy
     /// reads them; nothing for other TLS settings.
-    pub fn write_certificates(&self, app: &AppSteps<'_, '_>, steps: &mut Vec<Step>) -> Result<(), Error> {
+    pub fn write_certificates(
+        &self,
+        app: &AppSteps<'_, '_>,
+        steps: &mut Vec<Step>,
+    ) -> Result<(), Error> {
         let Some(Ssl::Custom {
             certificate_pem,
             private_key_pem,
@@ -188,8 +192,18 @@ impl<'a, 'c> ProxySteps<'a, 'c> {
         }
         let dir = self.tls_dir(app);
         let host = HostSteps::new(self.ctx);
-        host.write_secret_file(&dir, &format!("{dir}/cert.pem"), certificate_pem.as_str(), steps)?;
-        host.write_secret_file(&dir, &format!("{dir}/key.pem"), private_key_pem.as_str(), steps)
+        host.write_secret_file(
+            &dir,
+            &format!("{dir}/cert.pem"),
+            certificate_pem.as_str(),
+            steps,
+        )?;
+        host.write_secret_file(
+            &dir,
+            &format!("{dir}/key.pem"),
+            private_key_pem.as_str(),
+            steps,
+        )
     }
 
     fn tls_dir(&self, app: &AppSteps<'_, '_>) -> String {
@@ -279,7 +293,11 @@ impl<'a, 'c> ProxySteps<'a, 'c> {
                 });
             }
         }
-        let scheme = if matches!(proxy.ssl, Ssl::Off) { "http://" } else { "" };
+        let scheme = if matches!(proxy.ssl, Ssl::Off) {
+            "http://"
+        } else {
+            ""
+        };
         let address = if proxy.hosts.is_empty() {
             ":80".to_owned()
         } else {
@@ -292,7 +310,9 @@ impl<'a, 'c> ProxySteps<'a, 'c> {
         };
         let mut lines = vec![format!("{address} {{")];
         if let Ssl::Custom { .. } = proxy.ssl {
-            let dir = self.tls_dir(app).replacen(".kamal/proxy/caddy", "/etc/caddy", 1);
+            let dir = self
+                .tls_dir(app)
+                .replacen(".kamal/proxy/caddy", "/etc/caddy", 1);
             lines.push(format!("  tls {dir}/cert.pem {dir}/key.pem"));
         }
         lines.push(format!(
@@ -321,8 +341,14 @@ impl<'a, 'c> ProxySteps<'a, 'c> {
                     app.role().name
                 );
                 f.push(Word::from("--tls"));
-                f.push(Word::flag("--tls-certificate-path=", format!("{dir}/cert.pem")));
-                f.push(Word::flag("--tls-private-key-path=", format!("{dir}/key.pem")));
+                f.push(Word::flag(
+                    "--tls-certificate-path=",
+                    format!("{dir}/cert.pem"),
+                ));
+                f.push(Word::flag(
+                    "--tls-private-key-path=",
+                    format!("{dir}/key.pem"),
+                ));
             }
         }
         if !matches!(proxy.ssl, Ssl::Off)
@@ -330,8 +356,14 @@ impl<'a, 'c> ProxySteps<'a, 'c> {
         {
             f.push(Word::flag("--tls-redirect=", r.to_string()));
         }
-        f.push(Word::flag("--deploy-timeout=", format!("{}s", c.deploy_timeout)));
-        f.push(Word::flag("--drain-timeout=", format!("{}s", c.drain_timeout)));
+        f.push(Word::flag(
+            "--deploy-timeout=",
+            format!("{}s", c.deploy_timeout),
+        ));
+        f.push(Word::flag(
+            "--drain-timeout=",
+            format!("{}s", c.drain_timeout),
+        ));
         let hc = &proxy.healthcheck;
         if let Some(p) = &hc.path {
             f.push(Word::flag("--health-check-path=", p.clone()));
