@@ -75,6 +75,8 @@ pub struct ExecOutput {
     pub stdout: Vec<u8>,
     /// Captured stderr (the last [`MAX_CAPTURE`] bytes).
     pub stderr: Vec<u8>,
+    /// Set when the command ran past its time limit (it was sent SIGTERM and abandoned).
+    pub timed_out: Option<Duration>,
 }
 
 impl ExecOutput {
@@ -87,6 +89,9 @@ impl ExecOutput {
     /// `exit code N` / `signal S` / `no exit status`.
     #[must_use]
     pub fn status(&self) -> String {
+        if let Some(t) = self.timed_out {
+            return format!("timeout after {} s", t.as_secs());
+        }
         match (&self.exit, &self.signal) {
             (Some(c), _) => format!("exit code {c}"),
             (None, Some(s)) => format!("signal {s}"),
@@ -315,8 +320,8 @@ impl Connection {
         stdin: Option<&[u8]>,
         limit: Option<Duration>,
     ) -> Result<ExecOutput, Error> {
-        let fut = async {
-            let mut ch = self
+        let started = async {
+            let ch = self
                 .handle
                 .channel_open_session()
                 .await
@@ -328,48 +333,69 @@ impl Connection {
                 ch.data(bytes).await.map_err(|e| self.lost(&e))?;
             }
             ch.eof().await.map_err(|e| self.lost(&e))?;
-            let mut out = ExecOutput::default();
-            let mut closed = false;
-            while let Some(msg) = ch.wait().await {
-                match msg {
-                    ChannelMsg::Data { data } => push_capped(&mut out.stdout, &data),
-                    ChannelMsg::ExtendedData { data, ext: 1 } => {
-                        push_capped(&mut out.stderr, &data);
-                    }
-                    ChannelMsg::ExitStatus { exit_status } => out.exit = Some(exit_status),
-                    ChannelMsg::ExitSignal { signal_name, .. } => {
-                        out.signal = Some(format!("{signal_name:?}"));
-                    }
-                    ChannelMsg::Close => {
-                        closed = true;
-                        break;
-                    }
-                    ChannelMsg::Failure => {
-                        return Err(Error::Protocol {
-                            host: self.host.clone(),
-                            message: "the host refused the exec request".into(),
-                        });
-                    }
-                    _ => {}
+            Ok::<_, Error>(ch)
+        };
+        let deadline = limit.map(|l| tokio::time::Instant::now() + l);
+        let mut ch = match deadline {
+            None => started.await?,
+            Some(d) => tokio::time::timeout_at(d, started)
+                .await
+                .map_err(|_| Error::Connect {
+                    host: self.host.clone(),
+                    message: "timed out starting a command".into(),
+                })??,
+        };
+        match (deadline, limit) {
+            (Some(d), Some(limit)) => {
+                if let Ok(r) = tokio::time::timeout_at(d, self.collect(&mut ch)).await {
+                    r
+                } else {
+                    // Ask the host to stop it, then drop the channel.
+                    let _ = ch.signal(russh::Sig::TERM).await;
+                    let _ = ch.close().await;
+                    Ok(ExecOutput {
+                        timed_out: Some(limit),
+                        ..ExecOutput::default()
+                    })
                 }
             }
-            if !closed && out.exit.is_none() && out.signal.is_none() {
-                return Err(Error::Connect {
-                    host: self.host.clone(),
-                    message: "connection lost while a command was running".into(),
-                });
-            }
-            Ok(out)
-        };
-        match limit {
-            None => fut.await,
-            Some(limit) => tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
-                Ok(ExecOutput {
-                    signal: Some(format!("timeout after {} s", limit.as_secs())),
-                    ..ExecOutput::default()
-                })
-            }),
+            _ => self.collect(&mut ch).await,
         }
+    }
+
+    async fn collect(&self, ch: &mut russh::Channel<client::Msg>) -> Result<ExecOutput, Error> {
+        let mut out = ExecOutput::default();
+        let mut closed = false;
+        while let Some(msg) = ch.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => push_capped(&mut out.stdout, &data),
+                ChannelMsg::ExtendedData { data, ext: 1 } => {
+                    push_capped(&mut out.stderr, &data);
+                }
+                ChannelMsg::ExitStatus { exit_status } => out.exit = Some(exit_status),
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    out.signal = Some(format!("{signal_name:?}"));
+                }
+                ChannelMsg::Close => {
+                    closed = true;
+                    break;
+                }
+                ChannelMsg::Failure => {
+                    return Err(Error::Protocol {
+                        host: self.host.clone(),
+                        message: "the host refused the exec request".into(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        if !closed && out.exit.is_none() && out.signal.is_none() {
+            return Err(Error::Connect {
+                host: self.host.clone(),
+                message: "connection lost while a command was running".into(),
+            });
+        }
+        Ok(out)
     }
 
     /// Start a long-lived command that reads lines on stdin and answers each (the progress
