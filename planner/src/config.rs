@@ -25,7 +25,7 @@ pub use crate::host::HostName;
 pub use crate::name::{AccessoryName, Destination, EnvName, ServiceName, TagName};
 pub use crate::role::RoleName;
 pub use crate::secret_ref::{SecretEnv, SecretName};
-pub use load::{load, load_unpinned};
+pub use load::{from_str_unpinned, load, load_unpinned};
 
 /// Default plan lifetime when `x-writ.plan_lifetime` is absent: 72 hours.
 pub const DEFAULT_PLAN_LIFETIME: Duration = Duration::from_secs(72 * 3600);

@@ -143,6 +143,65 @@ pub fn missing_key_hint(host: &HostName, port: u16, file: &str) -> String {
     )
 }
 
+/// Fetch `host`'s ed25519 key on `port` with the system `ssh-keyscan` (no shell involved).
+/// The result is *unverified*: it is what the network answered, and must be checked out of
+/// band before it is pinned.
+pub fn scan(host: &HostName, port: u16, timeout_secs: u32) -> Result<Vec<HostKey>, String> {
+    let out = std::process::Command::new("ssh-keyscan")
+        .args(["-T", &timeout_secs.max(1).to_string(), "-p", &port.to_string(), "-t", "ed25519", "--"])
+        .arg(host.as_str())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run ssh-keyscan: {e}"))?;
+    let keys = parse_keyscan(&String::from_utf8_lossy(&out.stdout));
+    if keys.is_empty() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .unwrap_or("no answer")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect::<String>();
+        return Err(format!("no ed25519 key from {}: {last}", host.known_hosts_name(port)));
+    }
+    Ok(keys)
+}
+
+/// The keys in `ssh-keyscan` output (`name algorithm base64` lines; `#` lines skipped),
+/// sorted and de-duplicated. Lines that do not parse are skipped.
+#[must_use]
+pub fn parse_keyscan(text: &str) -> Vec<HostKey> {
+    let mut out: Vec<HostKey> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let _name = f.next()?;
+            HostKey::parse(&format!("{} {}", f.next()?, f.next()?)).ok()
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `existing` known_hosts text with one `name algorithm base64` line appended per entry
+/// (a final newline is added to `existing` first when missing).
+#[must_use]
+pub fn append_entries(existing: &str, entries: &[(String, HostKey)]) -> String {
+    let mut out = existing.to_owned();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    for (name, key) in entries {
+        out.push_str(&format!("{name} {} {}\n", key.algorithm, key.base64));
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -162,6 +221,17 @@ mod tests {
         assert!(k.keys_for(&h1, 2222).is_empty());
         assert_eq!(k.keys_for(&h2, 2222).len(), 1);
         assert!(k.keys_for(&h2, 22).is_empty());
+    }
+
+    #[test]
+    fn keyscan_output_and_appending() {
+        let out = format!("# web:22 SSH-2.0-OpenSSH_9.2\nweb {KEY}\nweb {KEY}\nweb ssh-ed25519 broken\n");
+        let keys = parse_keyscan(&out);
+        assert_eq!(keys.len(), 1);
+        let text = append_entries("old line", &[("[web]:2222".into(), keys[0].clone())]);
+        assert_eq!(text, format!("old line\n[web]:2222 {KEY}\n"));
+        let parsed = KnownHosts::parse(&text.replace("old line", "# old"));
+        assert_eq!(parsed.unwrap().len(), 1);
     }
 
     #[test]

@@ -36,6 +36,25 @@ pub fn load_unpinned(
     load_with(config_dir_or_file, destination, false)
 }
 
+/// Validate one deploy.yml given as text (named `config/deploy.yml` in diagnostics), without
+/// destination overlay or host keys. For fuzzing and property tests: it runs the same strict
+/// parse, checks and validation as [`load`], and must never panic.
+pub fn from_str_unpinned(text: &str) -> Result<Config, Error> {
+    if text.len() > MAX_FILE_BYTES {
+        return Err(file_error("config/deploy.yml", "the file is over the size limit", None));
+    }
+    let sources = vec![Source {
+        name: "config/deploy.yml".into(),
+        bytes: text.as_bytes().to_vec(),
+    }];
+    let mut tree = parse(&sources, 0)?;
+    drop_extensions(&mut tree);
+    let mut config = model(&sources, &tree, None, None)?;
+    config.files = vec![PathBuf::from("config/deploy.yml")];
+    config.source_digest = digest(&sources);
+    Ok(config)
+}
+
 /// One file read, named relative to the config root with `/` separators.
 struct Source {
     name: String,
@@ -266,54 +285,7 @@ fn load_with(
         }
     };
     drop_extensions(&mut tree);
-
-    let raw: raw::Root = from_node(&tree).map_err(|e| {
-        let pos = e.pos.unwrap_or_default();
-        at(&sources, pos, e.path(), e.message.clone(), e.hint.clone(), e.width, false)
-    })?;
-    if raw.require_destination.as_ref().is_some_and(|r| r.value) && destination.is_none() {
-        let pos = raw.require_destination.as_ref().map_or(Pos::default(), |r| r.pos);
-        return Err(at(
-            &sources,
-            pos,
-            "require_destination".into(),
-            "this config requires a destination".into(),
-            Some(format!(
-                "pass `-d <destination>`{}",
-                match known_destinations(&deploy).as_slice() {
-                    [] => String::new(),
-                    k => format!(" (found: {})", k.join(", ")),
-                }
-            )),
-            1,
-            false,
-        ));
-    }
-
-    let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
-    let mut ctx = Ctx {
-        file_names: &names,
-        tree: &tree,
-        ignored: Vec::new(),
-    };
-    let mut config = validate(raw, destination, &mut ctx).map_err(|p| {
-        let Problem {
-            pos,
-            path,
-            message,
-            hint,
-            redact,
-            at_key,
-        } = *p;
-        let key = at_key.then(|| key_pos(&tree, &path)).flatten();
-        let width = if key.is_some() {
-            path.rsplit('.').next().map_or(1, |k| k.chars().count())
-        } else {
-            1
-        };
-        at(&sources, key.unwrap_or(pos), path, message, hint, width, redact)
-    })?;
-    config.ignored = ctx.ignored;
+    let mut config = model(&sources, &tree, destination, Some(&deploy))?;
 
     // Pinned host keys.
     let keys_path = root.join(&config.writ.host_keys);
@@ -385,6 +357,63 @@ fn load_with(
     config.files = sources.iter().map(|s| PathBuf::from(&s.name)).collect();
     config.source_digest = digest(&sources);
     config.root = root;
+    Ok(config)
+}
+
+/// Merged tree → raw mirror → validated model (no host keys yet).
+fn model(
+    sources: &[Source],
+    tree: &Node,
+    destination: Option<Destination>,
+    deploy: Option<&Path>,
+) -> Result<Config, Error> {
+    let raw: raw::Root = from_node(tree).map_err(|e| {
+        let pos = e.pos.unwrap_or_default();
+        at(sources, pos, e.path(), e.message.clone(), e.hint.clone(), e.width, false)
+    })?;
+    if raw.require_destination.as_ref().is_some_and(|r| r.value) && destination.is_none() {
+        let pos = raw.require_destination.as_ref().map_or(Pos::default(), |r| r.pos);
+        return Err(at(
+            sources,
+            pos,
+            "require_destination".into(),
+            "this config requires a destination".into(),
+            Some(format!(
+                "pass `-d <destination>`{}",
+                match deploy.map(known_destinations).unwrap_or_default().as_slice() {
+                    [] => String::new(),
+                    k => format!(" (found: {})", k.join(", ")),
+                }
+            )),
+            1,
+            false,
+        ));
+    }
+
+    let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
+    let mut ctx = Ctx {
+        file_names: &names,
+        tree,
+        ignored: Vec::new(),
+    };
+    let mut config = validate(raw, destination, &mut ctx).map_err(|p| {
+        let Problem {
+            pos,
+            path,
+            message,
+            hint,
+            redact,
+            at_key,
+        } = *p;
+        let key = at_key.then(|| key_pos(tree, &path)).flatten();
+        let width = if key.is_some() {
+            path.rsplit('.').next().map_or(1, |k| k.chars().count())
+        } else {
+            1
+        };
+        at(sources, key.unwrap_or(pos), path, message, hint, width, redact)
+    })?;
+    config.ignored = ctx.ignored;
     Ok(config)
 }
 
