@@ -114,7 +114,7 @@ fn a_changed_host_key_is_reported_and_never_replaced() {
     let pinned = format!("[127.0.0.1]:{port} {other}\n");
     std::fs::write(root.join("config/known_hosts"), &pinned).unwrap();
     let out = hostkeys(&root, &["--write"]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(42));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stdout.contains("CHANGED") && stdout.contains(&fp), "{stdout}");
@@ -128,7 +128,7 @@ fn an_unreachable_host_fails_with_the_keyscan_line() {
     let root = tmp.path().join("app");
     app(&root, free_port());
     let out = hostkeys(&root, &[]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(42));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ssh-keyscan -p"), "{stderr}");
 }

@@ -2,7 +2,11 @@
 //! show their SHA256 fingerprints next to what is pinned, and — only with `--write` — append
 //! the missing ones to the pinned keys file. A key that differs from the pinned one is never
 //! replaced: that is exactly the attack pinning exists to stop.
-#![allow(clippy::print_stdout, reason = "the CLI edge prints the table")]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the CLI edge prints the table and the problems"
+)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +15,9 @@ use anyhow::Context as _;
 use writ::config::HostName;
 use writ::hostkeys::{KnownHosts, append_entries, keyscan_command, scan};
 use writ_exec::plan::HostKey;
+
+/// Exit code when a host could not be scanned or presents a changed key (docs/exit-codes.md).
+pub const EXIT_HOSTKEYS: u8 = 42;
 
 /// Arguments of `writ hostkeys`.
 #[derive(clap::Args)]
@@ -120,8 +127,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if problems.is_empty() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        anyhow::bail!("{}", problems.join("\n"))
+        return Ok(ExitCode::SUCCESS);
     }
+    for p in &problems {
+        eprintln!("error: {p}");
+    }
+    Ok(ExitCode::from(EXIT_HOSTKEYS))
 }
