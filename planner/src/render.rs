@@ -320,12 +320,39 @@ fn change_lines(changes: &[CommandChange]) -> Vec<String> {
             CommandChange::Added(cmd) => out.push(format!("+ {}", cut(cmd, MAX_COMMAND_SHOWN))),
             CommandChange::Removed(cmd) => out.push(format!("- {}", cut(cmd, MAX_COMMAND_SHOWN))),
             CommandChange::Changed { old, new } => {
-                out.push(format!("- {}", cut(old, MAX_COMMAND_SHOWN)));
-                out.push(format!("+ {}", cut(new, MAX_COMMAND_SHOWN)));
+                // Show both from a little before their first difference, so a cut never hides
+                // what changed.
+                let at = old
+                    .bytes()
+                    .zip(new.bytes())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(old.len().min(new.len()));
+                let from = at.saturating_sub(CONTEXT_BEFORE_CHANGE);
+                out.push(format!("- {}", window(old, from)));
+                out.push(format!("+ {}", window(new, from)));
             }
         }
     }
     out
+}
+
+/// Characters kept before the first difference of a changed command.
+const CONTEXT_BEFORE_CHANGE: usize = 60;
+
+/// `s` from byte `from` (snapped back to a space), marked `…` when it does not start at 0, cut
+/// at [`MAX_COMMAND_SHOWN`].
+fn window(s: &str, from: usize) -> String {
+    if from == 0 || s.len() <= MAX_COMMAND_SHOWN {
+        return cut(s, MAX_COMMAND_SHOWN).into_owned();
+    }
+    let mut start = from.min(s.len());
+    while !s.is_char_boundary(start) {
+        start -= 1;
+    }
+    if let Some(space) = s[..start].rfind(' ') {
+        start = space + 1;
+    }
+    format!("…{}", cut(&s[start..], MAX_COMMAND_SHOWN))
 }
 
 fn write_changes(
@@ -613,6 +640,23 @@ mod tests {
         assert!(md.len() < MARKDOWN_DIFF_BUDGET + 20_000, "{}", md.len());
         assert!(md.contains("The diff is cut here"), "{md}");
         assert!(md.trim_end().ends_with("</details>"));
+    }
+
+    #[test]
+    fn a_cut_changed_command_still_shows_its_change() {
+        let tail = "x ".repeat(150);
+        let lines = change_lines(&[CommandChange::Changed {
+            old: format!("docker {tail}hey:3f2a1c9 end"),
+            new: format!("docker {tail}hey:9b0e4d2 end"),
+        }]);
+        assert!(
+            lines[0].starts_with("- …x ") && lines[0].contains("hey:3f2a1c9 end"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("+ …x ") && lines[1].contains("hey:9b0e4d2 end"),
+            "{lines:?}"
+        );
     }
 
     #[test]

@@ -58,9 +58,9 @@ pub fn example_app() -> tempfile::TempDir {
 pub fn plan(root: &Path, args: &[&str], code: i32) -> (String, String) {
     let out = writ()
         .arg("plan")
-        .args(args)
         .arg("--config")
         .arg(root)
+        .args(args)
         .output()
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
