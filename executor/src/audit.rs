@@ -58,7 +58,10 @@ pub struct Record {
     #[serde(rename = "writ.step", skip_serializing_if = "Option::is_none")]
     pub step: Option<usize>,
     /// sha256 (hex) of the exact command line sent.
-    #[serde(rename = "process.command_line.sha256", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "process.command_line.sha256",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub command_sha256: Option<String>,
     /// Exit code.
     #[serde(rename = "process.exit_code", skip_serializing_if = "Option::is_none")]
@@ -199,10 +202,12 @@ pub fn verify(path: &Path) -> Result<Verified, Error> {
         }
         count += 1;
         if raw.pop() != Some(b'\n') {
-            return Err(broken(count, "the last line has no newline (truncated?)".into()));
+            return Err(broken(
+                count,
+                "the last line has no newline (truncated?)".into(),
+            ));
         }
-        let line = std::str::from_utf8(&raw)
-            .map_err(|_| broken(count, "not UTF-8".into()))?;
+        let line = std::str::from_utf8(&raw).map_err(|_| broken(count, "not UTF-8".into()))?;
         let value: serde_json::Value = serde_json::from_str(line)
             .map_err(|e| broken(count, format!("not a JSON record: {e}")))?;
         let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_owned);
@@ -214,7 +219,10 @@ pub fn verify(path: &Path) -> Result<Verified, Error> {
             return Err(broken(count, "`hash` is not the last field".into()));
         };
         if Sha256Digest::of(prefix.as_bytes()).hex() != got_hash {
-            return Err(broken(count, "the line was changed after it was written".into()));
+            return Err(broken(
+                count,
+                "the line was changed after it was written".into(),
+            ));
         }
         if got_prev != prev {
             return Err(broken(
@@ -225,7 +233,10 @@ pub fn verify(path: &Path) -> Result<Verified, Error> {
         }
         prev = Sha256Digest::of(line.as_bytes()).hex();
     }
-    Ok(Verified { lines: count, head: prev })
+    Ok(Verified {
+        lines: count,
+        head: prev,
+    })
 }
 
 #[cfg(test)]
@@ -252,13 +263,18 @@ mod tests {
         }
         drop(log);
         // Continuing the chain in a second run keeps it valid.
-        AuditLog::open(&path).unwrap().append(&rec("run.start")).unwrap();
+        AuditLog::open(&path)
+            .unwrap()
+            .append(&rec("run.start"))
+            .unwrap();
         let good = std::fs::read_to_string(&path).unwrap();
         assert_eq!(verify(&path).unwrap().lines, 5);
         let lines: Vec<&str> = good.lines().collect();
         for i in 0..lines.len() {
             let mut edited = lines.clone();
-            let changed = edited[i].replace("\"step\"", "\"stop\"").replace("run.", "ran.");
+            let changed = edited[i]
+                .replace("\"step\"", "\"stop\"")
+                .replace("run.", "ran.");
             edited[i] = &changed;
             std::fs::write(&path, edited.join("\n") + "\n").unwrap();
             assert!(verify(&path).is_err(), "edit of line {i}");

@@ -153,7 +153,9 @@ pub enum Error {
         holder: String,
     },
     /// `lock release` of a lock someone else holds, without `--force`.
-    #[error("host `{host}`: the lock is held by {holder}, not by {owner}; use --force to release it (audited)")]
+    #[error(
+        "host `{host}`: the lock is held by {holder}, not by {owner}; use --force to release it (audited)"
+    )]
     LockNotOwned {
         /// The plan's host name.
         host: String,

@@ -137,7 +137,11 @@ async fn connect_probed(
     let jump = host.via.as_deref().and_then(|v| plan.host(v));
     let conn = crate::ssh::Connection::open(host, jump, ssh).await?;
     let probe = conn
-        .exec(crate::state::PROBE_COMMAND, None, Some(std::time::Duration::from_secs(30)))
+        .exec(
+            crate::state::PROBE_COMMAND,
+            None,
+            Some(std::time::Duration::from_secs(30)),
+        )
         .await?;
     if probe.stdout != crate::state::PROBE_EXPECTED.as_bytes() {
         conn.close().await;
@@ -172,7 +176,11 @@ pub async fn status(
         let state = async {
             let conn = connect_probed(plan, &name, ssh).await?;
             let res = conn
-                .exec(&crate::state::status_command(plan, id), None, Some(std::time::Duration::from_secs(60)))
+                .exec(
+                    &crate::state::status_command(plan, id),
+                    None,
+                    Some(std::time::Duration::from_secs(60)),
+                )
                 .await?;
             conn.close().await;
             crate::state::parse_state(&name, &res.stdout, id)
@@ -211,7 +219,11 @@ pub async fn release(
         let r = async {
             let conn = connect_probed(plan, &name, ssh).await?;
             let res = conn
-                .exec(&crate::state::status_command(plan, id), None, Some(std::time::Duration::from_secs(60)))
+                .exec(
+                    &crate::state::status_command(plan, id),
+                    None,
+                    Some(std::time::Duration::from_secs(60)),
+                )
                 .await?;
             let st = crate::state::parse_state(&name, &res.stdout, id)?;
             let LockState::Held(info) = st.lock else {
@@ -227,7 +239,11 @@ pub async fn release(
                     owner: printable(owner),
                 });
             }
-            let what = if mine { "released own lock" } else { "FORCE-released lock" };
+            let what = if mine {
+                "released own lock"
+            } else {
+                "FORCE-released lock"
+            };
             let line = format!(
                 "[{}] writ-exec lock release by {}: {what} held by {info}\n",
                 crate::audit::now(),
@@ -251,7 +267,11 @@ pub async fn release(
                 audit.append(&rec)?;
             }
             let done = conn
-                .exec(&crate::state::release_command(plan), Some(line.as_bytes()), Some(std::time::Duration::from_secs(60)))
+                .exec(
+                    &crate::state::release_command(plan),
+                    Some(line.as_bytes()),
+                    Some(std::time::Duration::from_secs(60)),
+                )
                 .await?;
             conn.close().await;
             if !done.success() {
@@ -260,7 +280,11 @@ pub async fn release(
                     message: format!("lock release failed with {}", done.status()),
                 });
             }
-            Ok(if mine { Released::Released(info) } else { Released::Forced(info) })
+            Ok(if mine {
+                Released::Released(info)
+            } else {
+                Released::Forced(info)
+            })
         }
         .await;
         out.push((name, r));
@@ -292,7 +316,11 @@ mod tests {
             "github:alice run 7"
         );
         assert_eq!(
-            actor_from(env(&[("CI", "1"), ("GITLAB_USER_LOGIN", "bob"), ("CI_JOB_ID", "9")])),
+            actor_from(env(&[
+                ("CI", "1"),
+                ("GITLAB_USER_LOGIN", "bob"),
+                ("CI_JOB_ID", "9")
+            ])),
             "ci:bob job 9"
         );
         assert_eq!(actor_from(env(&[("USER", "carol\n")])), "user:carol?");

@@ -89,8 +89,8 @@ impl Progress {
     /// A sink in `mode`, writing lines to `out` (bars go to stderr).
     #[must_use]
     pub fn new(mode: Mode, out: Box<dyn Write + Send>) -> Self {
-        let multi =
-            (mode == Mode::Tty).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let multi = (mode == Mode::Tty)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Self {
             mode,
             out: Mutex::new(out),

@@ -132,12 +132,17 @@ impl Report {
             .max()
             .unwrap_or(4)
             .max(4);
-        let mut out = format!("{:width$}  {:>9}  {:>9}  result\n", "host", "steps", "duration");
+        let mut out = format!(
+            "{:width$}  {:>9}  {:>9}  result\n",
+            "host", "steps", "duration"
+        );
         for h in &self.hosts {
             let result = match &h.result {
                 HostResult::Done => "ok".to_owned(),
                 HostResult::AlreadyApplied => "already applied".to_owned(),
-                HostResult::Failed { step, status, .. } => format!("FAILED at step {step}: {status}"),
+                HostResult::Failed { step, status, .. } => {
+                    format!("FAILED at step {step}: {status}")
+                }
                 HostResult::Stopped => "stopped before finishing".to_owned(),
                 HostResult::WouldRun => "dry run".to_owned(),
             };
@@ -402,8 +407,12 @@ async fn run_inner(ctx: &Arc<Ctx>, started: Instant) -> Result<Report, Error> {
         // Nothing ran: give back the locks we took and stop.
         for (name, p) in prepared {
             if let Prepared::Run(h) = p {
-                release(ctx, &h, "refused before any step ran: another host failed preflight")
-                    .await;
+                release(
+                    ctx,
+                    &h,
+                    "refused before any step ran: another host failed preflight",
+                )
+                .await;
                 let h = Arc::try_unwrap(h).ok();
                 if let Some(h) = h {
                     h.conn.close().await;
@@ -631,7 +640,10 @@ async fn preflight(ctx: &Arc<Ctx>, name: &str) -> Result<Prepared, Error> {
                 if first_err.is_empty() {
                     String::new()
                 } else {
-                    format!(", stderr {:?}", first_err.chars().take(80).collect::<String>())
+                    format!(
+                        ", stderr {:?}",
+                        first_err.chars().take(80).collect::<String>()
+                    )
                 }
             ),
         });
@@ -643,7 +655,11 @@ async fn preflight(ctx: &Arc<Ctx>, name: &str) -> Result<Prepared, Error> {
         (state::acquire_command(plan, ctx.id), Some(info.encode()))
     };
     let out = conn
-        .exec(&cmd, stdin.as_deref().map(str::as_bytes), Some(Duration::from_secs(60)))
+        .exec(
+            &cmd,
+            stdin.as_deref().map(str::as_bytes),
+            Some(Duration::from_secs(60)),
+        )
         .await?;
     if !out.success() {
         conn.close().await;
@@ -652,7 +668,10 @@ async fn preflight(ctx: &Arc<Ctx>, name: &str) -> Result<Prepared, Error> {
             message: format!(
                 "the lock/state command failed with {}: {}",
                 out.status(),
-                String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or_default()
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
             ),
         });
     }
@@ -716,7 +735,9 @@ async fn preflight(ctx: &Arc<Ctx>, name: &str) -> Result<Prepared, Error> {
         );
         return Ok(Prepared::Skip(conn));
     }
-    let recorder = conn.open_line_channel(&state::recorder_command(plan)).await?;
+    let recorder = conn
+        .open_line_channel(&state::recorder_command(plan))
+        .await?;
     let done = completed.len();
     Ok(Prepared::Run(Arc::new(HostRun {
         name: name.to_owned(),
@@ -871,7 +892,14 @@ async fn run_host_phase(ctx: &Arc<Ctx>, h: &Arc<HostRun>, pi: usize) {
             }
             Err(e) => Some((ctx.secrets.mask_str(&e.to_string()), Vec::new())),
         };
-        rec.outcome = Some(if failure.is_none() { "success" } else { "failure" }.into());
+        rec.outcome = Some(
+            if failure.is_none() {
+                "success"
+            } else {
+                "failure"
+            }
+            .into(),
+        );
         if let Err(e) = ctx.audit(&rec) {
             ctx.stop.store(true, Ordering::SeqCst);
             record_failure(h, phase, n, &shown, format!("audit log: {e}"), Vec::new());
@@ -964,8 +992,13 @@ async fn finish(ctx: &Arc<Ctx>, h: &Arc<HostRun>) {
     };
     let note = match result {
         Ok(out) if out.success() => None,
-        Ok(out) => Some(format!("could not record the result and release the lock: {}", out.status())),
-        Err(e) => Some(format!("could not record the result and release the lock: {e}")),
+        Ok(out) => Some(format!(
+            "could not record the result and release the lock: {}",
+            out.status()
+        )),
+        Err(e) => Some(format!(
+            "could not record the result and release the lock: {e}"
+        )),
     };
     if let Some(n) = note {
         ctx.progress.event(&h.name, &Event::Note { message: &n });

@@ -55,10 +55,7 @@ impl Secrets {
                 SecretSource::File(path) => match file.as_ref().and_then(|f| f.get(name)) {
                     Some(v) => Zeroizing::new(v.to_vec()),
                     None => {
-                        return Err(missing(
-                            name,
-                            &format!("not defined in {}", path.display()),
-                        ));
+                        return Err(missing(name, &format!("not defined in {}", path.display())));
                     }
                 },
                 SecretSource::Command(template) => run_adapter(template, name)?,
@@ -349,8 +346,12 @@ mod tests {
         assert!(e.to_string().contains("WRIT_TEST_SURELY_UNSET_42"), "{e}");
         let ok =
             Secrets::resolve(&names, &SecretSource::Command("printf v-{name}".into())).unwrap();
-        assert_eq!(ok.mask_str("v-WRIT_TEST_SURELY_UNSET_42"), "[secret:WRIT_TEST_SURELY_UNSET_42]");
-        let e = Secrets::resolve(&names, &SecretSource::Command("false {name}".into())).unwrap_err();
+        assert_eq!(
+            ok.mask_str("v-WRIT_TEST_SURELY_UNSET_42"),
+            "[secret:WRIT_TEST_SURELY_UNSET_42]"
+        );
+        let e =
+            Secrets::resolve(&names, &SecretSource::Command("false {name}".into())).unwrap_err();
         assert!(e.to_string().contains("exited"), "{e}");
     }
 }

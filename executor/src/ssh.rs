@@ -338,12 +338,14 @@ impl Connection {
         let deadline = limit.map(|l| tokio::time::Instant::now() + l);
         let mut ch = match deadline {
             None => started.await?,
-            Some(d) => tokio::time::timeout_at(d, started)
-                .await
-                .map_err(|_| Error::Connect {
-                    host: self.host.clone(),
-                    message: "timed out starting a command".into(),
-                })??,
+            Some(d) => {
+                tokio::time::timeout_at(d, started)
+                    .await
+                    .map_err(|_| Error::Connect {
+                        host: self.host.clone(),
+                        message: "timed out starting a command".into(),
+                    })??
+            }
         };
         match (deadline, limit) {
             (Some(d), Some(limit)) => {

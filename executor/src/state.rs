@@ -275,7 +275,10 @@ mod tests {
         let prev = Sha256Digest([7; 32]);
         let at = |serial, plan| Some(Applied { serial, plan });
         assert_eq!(check_chain("h", &p, id, None).unwrap(), Chain::Proceed);
-        assert_eq!(check_chain("h", &p, id, at(1, prev)).unwrap(), Chain::Proceed);
+        assert_eq!(
+            check_chain("h", &p, id, at(1, prev)).unwrap(),
+            Chain::Proceed
+        );
         assert_eq!(
             check_chain("h", &p, id, at(2, id)).unwrap(),
             Chain::AlreadyApplied

@@ -2,6 +2,10 @@
 //! directory, authorized key from the test, and a `ForceCommand` wrapper that logs every
 //! `$SSH_ORIGINAL_COMMAND` exactly (length-prefixed) before running it with the user's login
 //! shell, as sshd itself would.
+#![allow(
+    clippy::must_use_candidate,
+    reason = "test harness helpers, results are obvious"
+)]
 
 use std::io::Read as _;
 use std::net::{TcpListener, TcpStream};
@@ -229,7 +233,11 @@ pub fn parse_log(bytes: &[u8]) -> Vec<String> {
             .expect("decimal length");
         let start = i + nl + 1;
         let end = start + len;
-        assert_eq!(bytes.get(end), Some(&b'\n'), "record separator after {len} bytes");
+        assert_eq!(
+            bytes.get(end),
+            Some(&b'\n'),
+            "record separator after {len} bytes"
+        );
         out.push(String::from_utf8(bytes[start..end].to_vec()).expect("utf-8 command"));
         i = end + 1;
     }
@@ -266,10 +274,13 @@ fn children_of(pid: u32) -> Vec<u32> {
             continue;
         };
         // Fields after the `(comm)`: state, ppid, …
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        let Some(fields) = stat.rsplit_once(')').map(|(_, r)| r) else {
             continue;
         };
-        let ppid = rest.split_whitespace().nth(1).and_then(|s| s.parse::<u32>().ok());
+        let ppid = fields
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u32>().ok());
         if ppid == Some(pid) {
             out.push(p);
         }

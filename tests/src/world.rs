@@ -1,11 +1,19 @@
 //! A test world for `writ-exec apply`: a temp dir with a deploy key, two approver keys, an
 //! allowed_signers policy, real sshd hosts, and helpers to build, sign (with real
 //! `ssh-keygen -Y sign`) and apply plans through the real `writ-exec` binary.
+#![allow(
+    clippy::must_use_candidate,
+    reason = "test harness helpers, results are obvious"
+)]
+
+use std::fmt::Write as _;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use writ_exec::plan::{self, HostSteps, Phase, Plan, Previous, Sha256Digest, Source, Step, Strategy};
+use writ_exec::plan::{
+    self, HostSteps, Phase, Plan, Previous, Sha256Digest, Source, Step, Strategy,
+};
 
 use crate::sshd::{Sshd, keygen};
 
@@ -43,11 +51,14 @@ impl World {
         let mut signers = Vec::new();
         let mut allowed = String::new();
         for who in ["alice@example.com", "bob@example.com"] {
-            let path = dir.path().join(format!("signer-{}", &who[..who.find('@').unwrap_or(0)]));
+            let path = dir
+                .path()
+                .join(format!("signer-{}", &who[..who.find('@').unwrap_or(0)]));
             let public = keygen(&path, "ed25519", "");
-            allowed.push_str(&format!(
-                "{who} namespaces=\"writ-plan:{DESTINATION}\" {public}\n"
-            ));
+            let _ = writeln!(
+                allowed,
+                "{who} namespaces=\"writ-plan:{DESTINATION}\" {public}"
+            );
             signers.push((who.to_owned(), path));
         }
         let allowed_signers = dir.path().join("allowed_signers");
@@ -106,7 +117,12 @@ impl World {
         let sigs = self.dir.path().join(format!("{name}.plan.sigs"));
         std::fs::create_dir_all(&sigs).expect("sigs dir");
         for (who, key) in &self.signers {
-            sign(key, &plan.destination, &path, &sigs.join(format!("{}.sig", &who[..who.find('@').unwrap_or(0)])));
+            sign(
+                key,
+                &plan.destination,
+                &path,
+                &sigs.join(format!("{}.sig", &who[..who.find('@').unwrap_or(0)])),
+            );
         }
         (path, plan::plan_id(&bytes))
     }
@@ -161,7 +177,14 @@ impl World {
 /// Sign `plan` with real `ssh-keygen -Y sign` into `out`.
 pub fn sign(key: &Path, destination: &str, plan: &Path, out: &Path) {
     let status = Command::new("ssh-keygen")
-        .args(["-q", "-Y", "sign", "-n", &format!("writ-plan:{destination}"), "-f"])
+        .args([
+            "-q",
+            "-Y",
+            "sign",
+            "-n",
+            &format!("writ-plan:{destination}"),
+            "-f",
+        ])
         .arg(key)
         .arg(plan)
         .stdin(Stdio::null())
@@ -199,10 +222,7 @@ pub fn step(command: &str) -> Step {
 /// for `-p writ-tests`, run `cargo build -p writ-exec` first).
 pub fn writ_exec_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = dir.join("writ-exec");
     assert!(
         bin.exists(),

@@ -32,10 +32,7 @@ fn failing_step_stops_later_phases_and_the_report_names_host_step_and_exit_code(
                         step("echo never >> ran.txt"),
                     ],
                 ),
-                (
-                    "web-2",
-                    vec![step(&in_flight), step("echo b2 >> ran.txt")],
-                ),
+                ("web-2", vec![step(&in_flight), step("echo b2 >> ran.txt")]),
                 ("web-3", vec![step("echo c1 >> ran.txt")]),
             ],
         ),
@@ -66,8 +63,16 @@ fn failing_step_stops_later_phases_and_the_report_names_host_step_and_exit_code(
     assert_eq!(ran("web-2"), "slow-done\n", "{}", text(&out));
     assert_eq!(ran("web-3"), "c1\n");
     for h in &w.hosts {
-        assert!(!h.commands().iter().any(|c| c.contains("phase2") || c.contains("never")));
-        assert!(!h.home.join(".kamal/writ/hey-production/lock").exists(), "{}", h.name);
+        assert!(
+            !h.commands()
+                .iter()
+                .any(|c| c.contains("phase2") || c.contains("never"))
+        );
+        assert!(
+            !h.home.join(".kamal/writ/hey-production/lock").exists(),
+            "{}",
+            h.name
+        );
         assert!(!h.home.join(".kamal/writ/hey-production/applied").exists());
     }
 
@@ -128,14 +133,21 @@ fn sshd_killed_mid_apply_then_rerun_completes_without_repeating_a_completed_step
     w.hosts[0].kill();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(20), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("connection"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("connection"),
+        "{}",
+        text(&out)
+    );
 
     w.hosts[0].restart();
     std::fs::write(w.hosts[0].home.join("go"), "").unwrap();
     let out = w.apply(&path, &[], &[]);
     assert!(out.status.success(), "{}", text(&out));
     let home = &w.hosts[0].home;
-    assert_eq!(std::fs::read_to_string(home.join("ran.txt")).unwrap(), "1\n2\n3\n4\n");
+    assert_eq!(
+        std::fs::read_to_string(home.join("ran.txt")).unwrap(),
+        "1\n2\n3\n4\n"
+    );
     let logged = w.hosts[0].commands();
     let count = |c: &str| logged.iter().filter(|l| *l == c).count();
     assert_eq!(count(&steps[0].command), 1, "{logged:#?}");
@@ -143,7 +155,11 @@ fn sshd_killed_mid_apply_then_rerun_completes_without_repeating_a_completed_step
     // Step 3 was in flight (not completed) when sshd died: it is the only one run again.
     assert_eq!(count(&steps[2].command), 2, "{logged:#?}");
     assert_eq!(count(&steps[3].command), 1, "{logged:#?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("resuming"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("resuming"),
+        "{}",
+        text(&out)
+    );
     let ok = w.writ_exec(&["audit", "verify", w.audit_file().to_str().unwrap()], &[]);
     assert!(ok.status.success(), "{}", text(&ok));
 }

@@ -18,7 +18,12 @@ fn marker_plan(w: &World, tag: &str) -> Plan {
     let hosts: Vec<(&str, Vec<_>)> = w
         .hosts
         .iter()
-        .map(|h| (h.name.as_str(), vec![step(&format!("echo {tag} >> ran.txt"))]))
+        .map(|h| {
+            (
+                h.name.as_str(),
+                vec![step(&format!("echo {tag} >> ran.txt"))],
+            )
+        })
         .collect();
     p.phases = vec![phase("run", Strategy::Parallel, &hosts)];
     p
@@ -59,10 +64,18 @@ fn host_key_mismatch_reaches_no_host_and_shows_both_fingerprints() {
         .fingerprint()
         .unwrap();
     assert!(stderr.contains("host key mismatch"), "{stderr}");
-    assert!(stderr.contains(&expected) && stderr.contains(&seen), "{stderr}");
+    assert!(
+        stderr.contains(&expected) && stderr.contains(&seen),
+        "{stderr}"
+    );
     assert!(w.host("web-2").commands().is_empty(), "web-2 got commands");
     assert_nothing_ran(&w, &plan);
-    assert!(!w.host("web-1").home.join(".kamal/writ/hey-production/lock").exists());
+    assert!(
+        !w.host("web-1")
+            .home
+            .join(".kamal/writ/hey-production/lock")
+            .exists()
+    );
 }
 
 #[test]
@@ -117,8 +130,9 @@ fn plan_failing_verification_opens_no_tcp_connection() {
     assert_ne!(code(&out), 0, "{}", text(&out));
     // A missing secret also fails before the first connection.
     let mut secret_plan = plan.clone();
-    secret_plan.phases[0].hosts[0].steps[0].stdin =
-        Some(writ_exec::plan::Stdin::Secret("WRIT_TEST_MISSING_SECRET".into()));
+    secret_plan.phases[0].hosts[0].steps[0].stdin = Some(writ_exec::plan::Stdin::Secret(
+        "WRIT_TEST_MISSING_SECRET".into(),
+    ));
     let (path, _) = w.write_signed("s", &secret_plan);
     let out = w.apply(&path, &[], &[]);
     assert_eq!(code(&out), 26, "{}", text(&out));
@@ -163,7 +177,10 @@ fn stale_replayed_and_genesis_plans_are_refused_with_their_own_codes() {
     let out = w.apply(&path, &[], &[]);
     assert_eq!(code(&out), 28, "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("stale plan") && err.contains(&id3.hex()), "{err}");
+    assert!(
+        err.contains("stale plan") && err.contains(&id3.hex()),
+        "{err}"
+    );
     assert!(err.contains(&Sha256Digest([5; 32]).hex()), "{err}");
 
     // Replay: the older signed plan p2 again.
@@ -179,7 +196,12 @@ fn stale_replayed_and_genesis_plans_are_refused_with_their_own_codes() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("genesis plan refused"));
 
     assert_eq!(ran(), "one\ntwo\nthree\n", "nothing else ran");
-    assert!(!w.host("web-1").home.join(".kamal/writ/hey-production/lock").exists());
+    assert!(
+        !w.host("web-1")
+            .home
+            .join(".kamal/writ/hey-production/lock")
+            .exists()
+    );
 }
 
 #[test]
@@ -215,7 +237,12 @@ fn held_lock_refuses_shows_holder_and_force_release_is_audited() {
     );
     assert_nothing_ran(&w, &plan);
     // web-1's lock, taken during preflight, was given back.
-    assert!(!w.host("web-1").home.join(".kamal/writ/hey-production/lock").exists());
+    assert!(
+        !w.host("web-1")
+            .home
+            .join(".kamal/writ/hey-production/lock")
+            .exists()
+    );
 
     let mut args: Vec<String> = vec!["lock".into(), "status".into()];
     args.extend(w.trust_args(&path));
@@ -235,7 +262,10 @@ fn held_lock_refuses_shows_holder_and_force_release_is_audited() {
     assert!(forced.status.success(), "{}", text(&forced));
     assert!(!lock.exists());
     let audit = std::fs::read_to_string(w.audit_file()).unwrap();
-    assert!(audit.contains("lock.release.force") && audit.contains("mallory"), "{audit}");
+    assert!(
+        audit.contains("lock.release.force") && audit.contains("mallory"),
+        "{audit}"
+    );
     let host_log =
         std::fs::read_to_string(w.host("web-2").home.join(".kamal/hey-production-audit.log"))
             .unwrap();
@@ -290,5 +320,8 @@ fn fish_login_shell_is_refused_before_any_plan_step() {
     assert_eq!(code(&out), 25, "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a POSIX shell"), "{err}");
-    assert_eq!(w.host("web-1").commands(), vec![state::PROBE_COMMAND.to_owned()]);
+    assert_eq!(
+        w.host("web-1").commands(),
+        vec![state::PROBE_COMMAND.to_owned()]
+    );
 }

@@ -87,18 +87,28 @@ fn three_hosts_two_phases_replay_every_command_byte_for_byte() {
         );
         assert_eq!(logged.len(), steps.len() + 4, "{logged:#?}");
         let quoted = std::fs::read_to_string(h.home.join("quoted.txt")).unwrap();
-        assert_eq!(quoted, format!("a  b\nit's\n{}\n", std::env::var("HOME").unwrap_or_default()));
+        assert_eq!(
+            quoted,
+            format!(
+                "a  b\nit's\n{}\n",
+                std::env::var("HOME").unwrap_or_default()
+            )
+        );
         let ran = std::fs::read_to_string(h.home.join("ran.txt")).unwrap();
         assert!(
             ran.starts_with("phase1\nmulti  line\n\n  indented $NOT_EXPANDED\n"),
             "{ran}"
         );
-        let record = std::fs::read_to_string(h.home.join(".kamal/writ/hey-production/applied"))
-            .unwrap();
+        let record =
+            std::fs::read_to_string(h.home.join(".kamal/writ/hey-production/applied")).unwrap();
         assert_eq!(record, format!("serial=1 plan={}\n", id.hex()));
         assert!(!h.home.join(".kamal/writ/hey-production/lock").exists());
-        let audit = std::fs::read_to_string(h.home.join(".kamal/hey-production-audit.log")).unwrap();
-        assert!(audit.contains(&id.hex()) && audit.contains("applied"), "{audit}");
+        let audit =
+            std::fs::read_to_string(h.home.join(".kamal/hey-production-audit.log")).unwrap();
+        assert!(
+            audit.contains(&id.hex()) && audit.contains("applied"),
+            "{audit}"
+        );
     }
     // Rolling phase ran web-3 before web-1 (its listed order).
     assert!(
@@ -107,7 +117,10 @@ fn three_hosts_two_phases_replay_every_command_byte_for_byte() {
             .ends_with("boot-3\n")
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("web-1") && stdout.contains("5/5") && stdout.contains("ok"), "{stdout}");
+    assert!(
+        stdout.contains("web-1") && stdout.contains("5/5") && stdout.contains("ok"),
+        "{stdout}"
+    );
 
     // The same plan again: every host has applied it, nothing runs.
     let before: Vec<usize> = w.hosts.iter().map(|h| h.commands().len()).collect();
@@ -133,9 +146,12 @@ fn three_hosts_two_phases_replay_every_command_byte_for_byte() {
     let (path2, id2) = w.write_signed("p2", &next);
     let out = w.apply(&path2, &[], &[]);
     assert!(out.status.success(), "{}", text(&out));
-    let record =
-        std::fs::read_to_string(w.host("web-1").home.join(".kamal/writ/hey-production/applied"))
-            .unwrap();
+    let record = std::fs::read_to_string(
+        w.host("web-1")
+            .home
+            .join(".kamal/writ/hey-production/applied"),
+    )
+    .unwrap();
     assert_eq!(record, format!("serial=2 plan={}\n", id2.hex()));
 }
 

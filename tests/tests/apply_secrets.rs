@@ -54,12 +54,9 @@ fn assert_secret_free(w: &World, out: &std::process::Output) {
             assert!(!c.contains(v), "secret in a command line: {c}");
         }
     }
-    let host_audit = std::fs::read_to_string(
-        w.host("web-1")
-            .home
-            .join(".kamal/hey-production-audit.log"),
-    )
-    .unwrap_or_default();
+    let host_audit =
+        std::fs::read_to_string(w.host("web-1").home.join(".kamal/hey-production-audit.log"))
+            .unwrap_or_default();
     assert!(!host_audit.contains(VALUE) && !host_audit.contains(OTHER));
 }
 
@@ -72,19 +69,32 @@ fn secrets_from_env_are_delivered_on_stdin_to_0600_files_and_masked_everywhere()
     assert_eq!(out.status.code(), Some(20), "{}", text(&out));
 
     let home = &w.host("web-1").home;
-    assert_eq!(std::fs::read_to_string(home.join("secret.txt")).unwrap(), VALUE);
-    let mode = std::fs::metadata(home.join("secret.txt")).unwrap().permissions().mode();
+    assert_eq!(
+        std::fs::read_to_string(home.join("secret.txt")).unwrap(),
+        VALUE
+    );
+    let mode = std::fs::metadata(home.join("secret.txt"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     assert_eq!(
         std::fs::read_to_string(home.join("app.env")).unwrap(),
         format!("DATABASE_PASSWORD={VALUE}\nAPI_TOKEN={OTHER}\n")
     );
-    let mode = std::fs::metadata(home.join("app.env")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(home.join("app.env"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 
     // The failing step's report shows masked output.
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("leak: [secret:DB_PASSWORD]"), "{}", text(&out));
+    assert!(
+        stdout.contains("leak: [secret:DB_PASSWORD]"),
+        "{}",
+        text(&out)
+    );
     assert!(stdout.contains("[secret:API_TOKEN]"), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("exit code 3"));
     assert_secret_free(&w, &out);
@@ -99,7 +109,10 @@ fn secrets_file_and_command_adapter_are_sources_too() {
     let env_file = w.dir.path().join("secrets.env");
     std::fs::write(
         &env_file,
-        format!("# deploy secrets\nDB_PASSWORD=\"{}\"\nexport API_TOKEN={OTHER}\n", VALUE.replace('$', "\\$")),
+        format!(
+            "# deploy secrets\nDB_PASSWORD=\"{}\"\nexport API_TOKEN={OTHER}\n",
+            VALUE.replace('$', "\\$")
+        ),
     )
     .unwrap();
     let out = w.apply(
@@ -109,7 +122,10 @@ fn secrets_file_and_command_adapter_are_sources_too() {
     );
     assert!(out.status.success(), "{}", text(&out));
     let home = &w.host("web-1").home;
-    assert_eq!(std::fs::read_to_string(home.join("secret.txt")).unwrap(), VALUE);
+    assert_eq!(
+        std::fs::read_to_string(home.join("secret.txt")).unwrap(),
+        VALUE
+    );
     assert_secret_free(&w, &out);
 
     // Command adapter: a script printing the value for {name}.
@@ -124,7 +140,10 @@ fn secrets_file_and_command_adapter_are_sources_too() {
     std::fs::set_permissions(&adapter, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = w.apply(
         &path2,
-        &["--secrets-command", &format!("{} {{name}}", adapter.display())],
+        &[
+            "--secrets-command",
+            &format!("{} {{name}}", adapter.display()),
+        ],
         &[],
     );
     assert!(out.status.success(), "{}", text(&out));

@@ -61,7 +61,11 @@ fn jump_host_from_the_plan_is_used_and_pinned() {
     let (path, _) = w.write_signed("bad", &bad);
     let out = w.apply(&path, &[], &[]);
     assert_eq!(out.status.code(), Some(23), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("host `web-1`"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("host `web-1`"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(w.host("web-2").commands().len(), before);
 }
 
@@ -146,7 +150,10 @@ fn passphrase_protected_identity_needs_its_passphrase() {
     let out = w.writ_exec(&refs, &[("WRIT_IDENTITY_PASSPHRASE", "wrong")]);
     assert_eq!(out.status.code(), Some(24), "{}", text(&out));
     assert!(!w.host("web-1").home.join("ran.txt").exists());
-    assert!(w.host("web-1").commands().is_empty(), "a bad key never connects");
+    assert!(
+        w.host("web-1").commands().is_empty(),
+        "a bad key never connects"
+    );
 
     let out = w.writ_exec(&refs, &[("WRIT_IDENTITY_PASSPHRASE", "correct horse")]);
     assert!(out.status.success(), "{}", text(&out));

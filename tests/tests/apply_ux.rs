@@ -46,7 +46,10 @@ fn ctrl_c_finishes_in_flight_steps_then_rerun_resumes_and_restart_is_audited() {
     assert_eq!(out.status.code(), Some(21), "{}", text(&out));
     let home = &w.hosts[0].home;
     // The in-flight step finished and was recorded; the next one never started.
-    assert_eq!(std::fs::read_to_string(home.join("ran.txt")).unwrap(), "1\n");
+    assert_eq!(
+        std::fs::read_to_string(home.join("ran.txt")).unwrap(),
+        "1\n"
+    );
     assert!(!w.hosts[0].commands().contains(&steps[1].command));
     assert!(!home.join(".kamal/writ/hey-production/lock").exists());
     assert_eq!(
@@ -57,7 +60,10 @@ fn ctrl_c_finishes_in_flight_steps_then_rerun_resumes_and_restart_is_audited() {
     // A rerun with --restart-from-step 1 runs step 1 again (operator's choice, audited).
     let out = w.apply(&path, &["--restart-from-step", "1"], &[]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(std::fs::read_to_string(home.join("ran.txt")).unwrap(), "1\n1\n2\n");
+    assert_eq!(
+        std::fs::read_to_string(home.join("ran.txt")).unwrap(),
+        "1\n1\n2\n"
+    );
     let audit = std::fs::read_to_string(w.audit_file()).unwrap();
     assert!(audit.contains("run.restart_from_step"), "{audit}");
     let ok = w.writ_exec(&["audit", "verify", w.audit_file().to_str().unwrap()], &[]);
@@ -71,12 +77,18 @@ fn step_timeout_fails_the_step_and_json_mode_emits_events() {
     plan.phases = vec![phase(
         "a",
         Strategy::Parallel,
-        &[("web-1", vec![step("echo fast"), step("sleep 30"), step("echo never")])],
+        &[(
+            "web-1",
+            vec![step("echo fast"), step("sleep 30"), step("echo never")],
+        )],
     )];
     let (path, _) = w.write_signed("p", &plan);
     let t = Instant::now();
     let out = w.apply(&path, &["--step-timeout", "2", "--json"], &[]);
-    assert!(t.elapsed() < Duration::from_secs(25), "timeout not enforced");
+    assert!(
+        t.elapsed() < Duration::from_secs(25),
+        "timeout not enforced"
+    );
     assert_eq!(out.status.code(), Some(20), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("timeout after 2 s"));
     let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
@@ -84,8 +96,12 @@ fn step_timeout_fails_the_step_and_json_mode_emits_events() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
-    assert!(kinds.contains(&"connected") && kinds.contains(&"step_start"), "{kinds:?}");
-    let ends: Vec<&serde_json::Value> = events.iter().filter(|e| e["event"] == "step_end").collect();
+    assert!(
+        kinds.contains(&"connected") && kinds.contains(&"step_start"),
+        "{kinds:?}"
+    );
+    let ends: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "step_end").collect();
     assert_eq!(ends.len(), 2, "{events:#?}");
     assert_eq!(ends[0]["status"], "ok");
     assert_eq!(ends[1]["status"], "timeout after 2 s");

@@ -110,8 +110,9 @@ fn passphrase_for(path: &std::path::Path) -> Result<Zeroizing<String>, Error> {
     if !std::io::stdin().is_terminal() {
         return Err(Error::Identity {
             path: path.to_owned(),
-            message: "the key is encrypted and there is no terminal to ask: set WRIT_IDENTITY_PASSPHRASE"
-                .into(),
+            message:
+                "the key is encrypted and there is no terminal to ask: set WRIT_IDENTITY_PASSPHRASE"
+                    .into(),
         });
     }
     rpassword::prompt_password(format!("Passphrase for {}: ", path.display()))
@@ -157,6 +158,10 @@ pub struct Args {
     restart_from_step: Option<NonZeroUsize>,
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "the dispatcher hands over the parsed arguments"
+)]
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let verified = args.trust.verify()?;
     let plan = verified.plan();
@@ -244,10 +249,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         if args.dry_run {
             for h in &report.hosts {
-                println!("{} ({}):", h.host, match h.result {
-                    HostResult::AlreadyApplied => "already applied, nothing would run",
-                    _ => "lock free or ours, chain ok",
-                });
+                println!(
+                    "{} ({}):",
+                    h.host,
+                    match h.result {
+                        HostResult::AlreadyApplied => "already applied, nothing would run",
+                        _ => "lock free or ours, chain ok",
+                    }
+                );
                 for (n, phase, command, done) in &h.planned {
                     let mark = if *done { "skip (done)" } else { "would run" };
                     println!(
