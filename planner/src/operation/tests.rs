@@ -484,6 +484,8 @@ fn config_with(x: &str) -> Config {
     let mut c = config();
     let sq = format!("'{}'", x.replace('\'', "'\\''"));
     c.registry.as_mut().unwrap().username = Credential::Literal(x.to_owned());
+    c.registry.as_mut().unwrap().server = Some(x.to_owned());
+    c.image = x.to_owned();
     c.env
         .base
         .clear
@@ -498,12 +500,13 @@ fn config_with(x: &str) -> Config {
         .clear
         .push(("X_ROLE".parse().unwrap(), x.to_owned()));
     web.labels.push(("xlabel".into(), x.to_owned()));
+    web.labels.push((x.to_owned(), "key".into()));
     web.options
         .push(("xopt".into(), DockerOption::Value(x.to_owned())));
     web.options.push((x.to_owned(), DockerOption::Flag));
     web.logging = Logging {
         driver: Some(x.to_owned()),
-        options: vec![("xlog".into(), x.to_owned())],
+        options: vec![("xlog".into(), x.to_owned()), (x.to_owned(), "key".into())],
     };
     web.cmd = Some(format!("run {sq}"));
     let proxy = web.proxy.as_mut().unwrap();
@@ -514,6 +517,8 @@ fn config_with(x: &str) -> Config {
     proxy.response_headers = vec![x.to_owned()];
     let db = &mut c.accessories[0];
     db.image = x.to_owned();
+    db.service = format!("s{x}");
+    db.network = format!("n{x}");
     db.cmd = Some(sq);
     db.port = Some(format!("1:{x}"));
     db.env.clear.push(("X_ACC".parse().unwrap(), x.to_owned()));
@@ -558,7 +563,7 @@ fn check_every_field(x: &str) {
         &c,
         &Operation::Accessory(AccessoryAction::Boot, AccessoryTarget::All),
     );
-    let dir_word = format!("{pwd}/app-db/d{}:/data", x.replace(':', "_"));
+    let dir_word = format!("{pwd}/s{x}/d{}:/data", x.replace(':', "_"));
     let expected: Vec<String> = vec![
         x.to_owned(),
         format!("X_ROOT={x}"),
@@ -575,6 +580,11 @@ fn check_every_field(x: &str) {
         format!("1:{x}"),
         format!("X_ACC={x}"),
         dir_word,
+        format!("{x}/{x}:123"),
+        format!("{x}=key"),
+        format!("s{x}"),
+        format!("service=s{x}"),
+        format!("n{x}"),
     ];
     for shell in ["/bin/sh", "bash"] {
         let mut argvs = docker_argvs(shell, &deploy, dir.path());

@@ -244,7 +244,7 @@ impl<'a, 'c> ProxySteps<'a, 'c> {
                     steps,
                     "route",
                     &[
-                        v(self.caddy_site_file(app)),
+                        v(caddy_site_file(app)),
                         Value::from(lines.into_iter().map(Value::from).collect::<Vec<_>>()),
                     ],
                 )
@@ -262,12 +262,8 @@ impl<'a, 'c> ProxySteps<'a, 'c> {
             ProxyDriver::KamalProxy => {
                 self.step(steps, "remove_route", &[v(app.container_prefix())])
             }
-            ProxyDriver::Caddy => self.step(steps, "remove_route", &[v(self.caddy_site_file(app))]),
+            ProxyDriver::Caddy => self.step(steps, "remove_route", &[v(caddy_site_file(app))]),
         }
-    }
-
-    fn caddy_site_file(&self, app: &AppSteps<'_, '_>) -> String {
-        format!(".kamal/proxy/caddy/sites/{}.caddy", app.container_prefix())
     }
 
     /// The Caddyfile site block for the role, one line per element.
@@ -417,4 +413,9 @@ impl<'a, 'c> ProxySteps<'a, 'c> {
         }
         f
     }
+}
+
+/// `.kamal/proxy/caddy/sites/<service>-<role>-<destination>.caddy`.
+fn caddy_site_file(app: &AppSteps<'_, '_>) -> String {
+    format!(".kamal/proxy/caddy/sites/{}.caddy", app.container_prefix())
 }
