@@ -634,11 +634,7 @@ mod tests {
             ],
             secret: vec!["S:OTHER".parse().unwrap(), "T".parse().unwrap()],
         });
-        let clear: Vec<_> = base
-            .clear
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        let clear: Vec<_> = base.clear.iter().map(|(k, v)| format!("{k}={v}")).collect();
         assert_eq!(clear, ["A=9", "B=2", "C=3"]);
         let secret: Vec<_> = base.secret.iter().map(ToString::to_string).collect();
         assert_eq!(secret, ["S:OTHER", "T"]);

@@ -50,7 +50,9 @@ impl KnownHosts {
                 return Err(err(
                     column,
                     format!("marker `{}` is not supported", fields[0].escape_debug()),
-                    Some("pin each host's own key; certificate authorities and revocations are not used"),
+                    Some(
+                        "pin each host's own key; certificate authorities and revocations are not used",
+                    ),
                 ));
             }
             if fields[0].starts_with('|') {
@@ -69,7 +71,11 @@ impl KnownHosts {
             }
             let key = HostKey::parse(&format!("{} {}", fields[1], fields[2])).map_err(|m| {
                 let col = line.find(fields[1]).map_or(column, |c| c + 1);
-                err(col, m, Some("copy the key exactly as `ssh-keyscan` prints it"))
+                err(
+                    col,
+                    m,
+                    Some("copy the key exactly as `ssh-keyscan` prints it"),
+                )
             })?;
             for name in fields[0].split(',') {
                 if name.is_empty()
@@ -79,8 +85,13 @@ impl KnownHosts {
                 {
                     return Err(err(
                         column,
-                        format!("host pattern `{}` is not an exact host", name.escape_debug()),
-                        Some("list each host by its exact name (wildcards and negations are not pinning)"),
+                        format!(
+                            "host pattern `{}` is not an exact host",
+                            name.escape_debug()
+                        ),
+                        Some(
+                            "list each host by its exact name (wildcards and negations are not pinning)",
+                        ),
                     ));
                 }
                 let entry = keys.entry(name.to_owned()).or_default();
@@ -148,7 +159,15 @@ pub fn missing_key_hint(host: &HostName, port: u16, file: &str) -> String {
 /// band before it is pinned.
 pub fn scan(host: &HostName, port: u16, timeout_secs: u32) -> Result<Vec<HostKey>, String> {
     let out = std::process::Command::new("ssh-keyscan")
-        .args(["-T", &timeout_secs.max(1).to_string(), "-p", &port.to_string(), "-t", "ed25519", "--"])
+        .args([
+            "-T",
+            &timeout_secs.max(1).to_string(),
+            "-p",
+            &port.to_string(),
+            "-t",
+            "ed25519",
+            "--",
+        ])
         .arg(host.as_str())
         .stdin(std::process::Stdio::null())
         .output()
@@ -165,7 +184,10 @@ pub fn scan(host: &HostName, port: u16, timeout_secs: u32) -> Result<Vec<HostKey
             .filter(|c| !c.is_control())
             .take(200)
             .collect::<String>();
-        return Err(format!("no ed25519 key from {}: {last}", host.known_hosts_name(port)));
+        return Err(format!(
+            "no ed25519 key from {}: {last}",
+            host.known_hosts_name(port)
+        ));
     }
     Ok(keys)
 }
@@ -197,7 +219,9 @@ pub fn append_entries(existing: &str, entries: &[(String, HostKey)]) -> String {
         out.push('\n');
     }
     for (name, key) in entries {
-        out.push_str(&format!("{name} {} {}\n", key.algorithm, key.base64));
+        for part in [name.as_str(), " ", &key.algorithm, " ", &key.base64, "\n"] {
+            out.push_str(part);
+        }
     }
     out
 }
@@ -207,7 +231,8 @@ pub fn append_entries(existing: &str, entries: &[(String, HostKey)]) -> String {
 mod tests {
     use super::*;
 
-    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOC+y6QoPD8+3H8APSg7IQgLsla9JchE6VK5cQr4XVIs";
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOC+y6QoPD8+3H8APSg7IQgLsla9JchE6VK5cQr4XVIs";
 
     #[test]
     fn looks_up_plain_and_bracketed_names() {
@@ -225,7 +250,8 @@ mod tests {
 
     #[test]
     fn keyscan_output_and_appending() {
-        let out = format!("# web:22 SSH-2.0-OpenSSH_9.2\nweb {KEY}\nweb {KEY}\nweb ssh-ed25519 broken\n");
+        let out =
+            format!("# web:22 SSH-2.0-OpenSSH_9.2\nweb {KEY}\nweb {KEY}\nweb ssh-ed25519 broken\n");
         let keys = parse_keyscan(&out);
         assert_eq!(keys.len(), 1);
         let text = append_entries("old line", &[("[web]:2222".into(), keys[0].clone())]);

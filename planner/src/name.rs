@@ -1,7 +1,6 @@
 //! Small validated names used across the config model (service, destination, accessory, tag,
 //! env var). Each is parsed with `FromStr`, so no unchecked `String` crosses module boundaries.
 
-
 /// Declares a string newtype with a validating `FromStr`, `Display`, `as_str` and `Borrow<str>`.
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident, $what:literal, $check:expr, $rule:literal) => {

@@ -83,6 +83,9 @@ fn the_literal_registry_password_is_never_echoed() {
 #[test]
 fn errors_in_the_overlay_point_at_the_overlay_file() {
     let text = render("overlay-unknown-key");
-    assert!(text.starts_with("error: config/deploy.staging.yml:4:3: proxy.app_prot: unknown key"), "{text}");
+    assert!(
+        text.starts_with("error: config/deploy.staging.yml:4:3: proxy.app_prot: unknown key"),
+        "{text}"
+    );
     assert!(text.contains("did you mean `app_port`?"), "{text}");
 }

@@ -98,9 +98,18 @@ fn effective_env_layers_root_role_and_host_tags() {
     let workers = c.role("workers").unwrap();
     let env = c.env_for(workers, &workers.hosts[0]);
     let clear: Vec<String> = env.clear.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    assert_eq!(clear, ["RAILS_ENV=production", "QUEUE=default", "REGION=eu-west-1"]);
-    assert!(workers.proxy.is_none(), "non-primary roles are not proxied by default");
-    assert!(web.proxy.is_some(), "the primary role is proxied by default");
+    assert_eq!(
+        clear,
+        ["RAILS_ENV=production", "QUEUE=default", "REGION=eu-west-1"]
+    );
+    assert!(
+        workers.proxy.is_none(),
+        "non-primary roles are not proxied by default"
+    );
+    assert!(
+        web.proxy.is_some(),
+        "the primary role is proxied by default"
+    );
 }
 
 #[test]
@@ -109,7 +118,13 @@ fn destination_overlays_merge_maps_and_replace_lists() {
     let prod = config::load(&dir, Some("production")).unwrap();
     let hosts: Vec<&str> = prod.app_hosts().iter().map(|h| h.as_str()).collect();
     assert_eq!(hosts, ["app-1.example.com", "app-2.example.com"]);
-    let clear: Vec<String> = prod.env.base.clear.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let clear: Vec<String> = prod
+        .env
+        .base
+        .clear
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     assert_eq!(clear, ["LOG_LEVEL=info", "FEATURE_X=true"]);
     let proxy = prod.proxy.as_ref().unwrap();
     assert_eq!(proxy.app_port, 8080, "base keys survive the overlay");
@@ -119,7 +134,14 @@ fn destination_overlays_merge_maps_and_replace_lists() {
     assert_eq!(staging.plan_lifetime().as_secs(), 24 * 3600);
     assert_eq!(staging.destination().unwrap().as_str(), "staging");
     assert_ne!(prod.source_digest(), staging.source_digest());
-    assert_eq!(staging.files, [PathBuf::from("config/deploy.yml"), "config/deploy.staging.yml".into(), "config/known_hosts".into()]);
+    assert_eq!(
+        staging.files,
+        [
+            PathBuf::from("config/deploy.yml"),
+            "config/deploy.staging.yml".into(),
+            "config/known_hosts".into()
+        ]
+    );
 }
 
 #[test]
@@ -136,7 +158,10 @@ fn boot_limits_as_count_and_percentage() {
 fn jump_host_key_is_pinned_at_its_own_port() {
     let c = config::load(&good("jump-host"), None).unwrap();
     let jump = c.ssh.proxy.as_ref().unwrap();
-    assert_eq!((jump.user.as_str(), jump.host.as_str(), jump.port), ("jump", "bastion.example.com", 2200));
+    assert_eq!(
+        (jump.user.as_str(), jump.host.as_str(), jump.port),
+        ("jump", "bastion.example.com", 2200)
+    );
     assert_eq!(c.ssh.port, 2222);
     assert_eq!(c.host_keys[&jump.host].len(), 1);
 }
@@ -146,7 +171,11 @@ fn ssl_forms_are_modelled() {
     let c = config::load(&good("ssl"), None).unwrap();
     assert_eq!(c.roles[0].proxy.as_ref().unwrap().ssl, Ssl::Automatic);
     let c = config::load(&good("ssl-custom-certificate"), None).unwrap();
-    let Ssl::Custom { certificate_pem, private_key_pem } = &c.roles[0].proxy.as_ref().unwrap().ssl else {
+    let Ssl::Custom {
+        certificate_pem,
+        private_key_pem,
+    } = &c.roles[0].proxy.as_ref().unwrap().ssl
+    else {
         panic!("custom ssl expected");
     };
     assert_eq!(certificate_pem.as_str(), "TLS_CERTIFICATE_PEM");
@@ -185,7 +214,11 @@ fn source_digest_is_stable_and_sees_one_character() {
     copy_dir(&good("single-host"), tmp.path());
     let a = config::load(tmp.path(), None).unwrap();
     let b = config::load(&good("single-host"), None).unwrap();
-    assert_eq!(a.source_digest(), b.source_digest(), "the digest does not depend on where the files are");
+    assert_eq!(
+        a.source_digest(),
+        b.source_digest(),
+        "the digest does not depend on where the files are"
+    );
     let path = tmp.path().join("config/deploy.yml");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replace("8080", "8081")).unwrap();
@@ -196,7 +229,10 @@ fn source_digest_is_stable_and_sees_one_character() {
     let mut keys = std::fs::read_to_string(&kh).unwrap();
     keys.push_str("# reviewed\n");
     std::fs::write(&kh, keys).unwrap();
-    assert_ne!(c.source_digest(), config::load(tmp.path(), None).unwrap().source_digest());
+    assert_ne!(
+        c.source_digest(),
+        config::load(tmp.path(), None).unwrap().source_digest()
+    );
 }
 
 #[test]
@@ -205,11 +241,23 @@ fn ignored_kamal_keys_are_reported_not_dropped() {
     copy_dir(&good("single-host"), tmp.path());
     let path = tmp.path().join("config/deploy.yml");
     let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str("builder:\n  arch: amd64\nssh:\n  keys: [~/.ssh/id_ed25519]\nx-anchors:\n  a: 1\n");
+    text.push_str(
+        "builder:\n  arch: amd64\nssh:\n  keys: [~/.ssh/id_ed25519]\nx-anchors:\n  a: 1\n",
+    );
     std::fs::write(&path, text).unwrap();
     let c = config::load(tmp.path(), None).unwrap();
-    let ignored: Vec<String> = c.ignored.iter().map(|i| format!("{} {}", i.location, i.path)).collect();
-    assert_eq!(ignored, ["config/deploy.yml:15:1 builder", "config/deploy.yml:18:3 ssh.keys"]);
+    let ignored: Vec<String> = c
+        .ignored
+        .iter()
+        .map(|i| format!("{} {}", i.location, i.path))
+        .collect();
+    assert_eq!(
+        ignored,
+        [
+            "config/deploy.yml:15:1 builder",
+            "config/deploy.yml:18:3 ssh.keys"
+        ]
+    );
 }
 
 #[test]

@@ -30,7 +30,9 @@ fn check(text: &str) {
             assert_eq!(e.exit_code(), 78, "{e:?}");
             let rendered = format!("{e}\n{}", e.hint().unwrap_or_default());
             assert!(
-                rendered.chars().all(|c| c == '\n' || c == '\t' || !c.is_control()),
+                rendered
+                    .chars()
+                    .all(|c| c == '\n' || c == '\t' || !c.is_control()),
                 "control character in: {rendered:?}"
             );
         }

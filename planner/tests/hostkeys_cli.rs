@@ -20,7 +20,11 @@ impl Drop for Sshd {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Start sshd with a fresh ed25519 host key; returns it and its fingerprint line.
@@ -32,8 +36,17 @@ fn sshd(dir: &Path, port: u16) -> (Sshd, String) {
         .status()
         .unwrap();
     assert!(st.success());
-    let fp = Command::new("ssh-keygen").arg("-lf").arg(key.with_extension("pub")).output().unwrap();
-    let fp = String::from_utf8(fp.stdout).unwrap().split_whitespace().nth(1).unwrap().to_owned();
+    let fp = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(key.with_extension("pub"))
+        .output()
+        .unwrap();
+    let fp = String::from_utf8(fp.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
     std::fs::create_dir_all("/run/sshd").ok();
     let child = Command::new("/usr/sbin/sshd")
         .args(["-D", "-e", "-f", "/dev/null", "-o", "PidFile=none", "-o"])
@@ -46,7 +59,10 @@ fn sshd(dir: &Path, port: u16) -> (Sshd, String) {
     let guard = Sshd(child);
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(10), "sshd did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "sshd did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     (guard, fp)
@@ -82,7 +98,11 @@ fn scans_shows_fingerprints_and_writes_only_with_write() {
 
     let out = hostkeys(&root, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains(&fp), "{stdout}");
     assert!(stdout.contains(" new "), "{stdout}");
     assert!(stdout.contains("not written"), "{stdout}");
@@ -92,7 +112,10 @@ fn scans_shows_fingerprints_and_writes_only_with_write() {
     let out = hostkeys(&root, &["--write"]);
     assert!(out.status.success());
     let text = std::fs::read_to_string(&known).unwrap();
-    assert!(text.starts_with(&format!("[127.0.0.1]:{port} ssh-ed25519 ")), "{text}");
+    assert!(
+        text.starts_with(&format!("[127.0.0.1]:{port} ssh-ed25519 ")),
+        "{text}"
+    );
     let config = writ::config::load(&root, None).unwrap();
     let key = &config.host_keys.values().next().unwrap()[0];
     assert_eq!(key.fingerprint().unwrap(), fp);
@@ -100,7 +123,11 @@ fn scans_shows_fingerprints_and_writes_only_with_write() {
     let out = hostkeys(&root, &["--write"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(" pinned "));
-    assert_eq!(std::fs::read_to_string(&known).unwrap(), text, "a pinned key is not appended again");
+    assert_eq!(
+        std::fs::read_to_string(&known).unwrap(),
+        text,
+        "a pinned key is not appended again"
+    );
 }
 
 #[test]
@@ -117,9 +144,15 @@ fn a_changed_host_key_is_reported_and_never_replaced() {
     assert_eq!(out.status.code(), Some(42));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.contains("CHANGED") && stdout.contains(&fp), "{stdout}");
+    assert!(
+        stdout.contains("CHANGED") && stdout.contains(&fp),
+        "{stdout}"
+    );
     assert!(stderr.contains("Do not replace it"), "{stderr}");
-    assert_eq!(std::fs::read_to_string(root.join("config/known_hosts")).unwrap(), pinned);
+    assert_eq!(
+        std::fs::read_to_string(root.join("config/known_hosts")).unwrap(),
+        pinned
+    );
 }
 
 #[test]

@@ -55,9 +55,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e).with_context(|| format!("reading {}", keys_path.display())),
     };
-    let pinned = KnownHosts::parse(&existing).map_err(|e| {
-        anyhow::anyhow!("{keys_name}:{}:{}: {}", e.line, e.column, e.message)
-    })?;
+    let pinned = KnownHosts::parse(&existing)
+        .map_err(|e| anyhow::anyhow!("{keys_name}:{}:{}: {}", e.line, e.column, e.message))?;
 
     let mut hosts: Vec<(HostName, u16)> = config
         .all_hosts()
@@ -79,10 +78,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "{e}; if the host is only reachable through the jump host, run `{}` there",
                     keyscan_command(host, *port)
                 ));
-                (if have.is_empty() { "UNKNOWN" } else { "pinned" }, fingerprints(&have))
+                (
+                    if have.is_empty() { "UNKNOWN" } else { "pinned" },
+                    fingerprints(&have),
+                )
             }
             Ok(found) if have.is_empty() => {
-                new_entries.extend(found.iter().map(|k| (host.known_hosts_name(*port), k.clone())));
+                new_entries.extend(
+                    found
+                        .iter()
+                        .map(|k| (host.known_hosts_name(*port), k.clone())),
+                );
                 ("new", fingerprints(&found))
             }
             Ok(found) if found.iter().all(|k| have.contains(k)) => ("pinned", fingerprints(&found)),
@@ -104,7 +110,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !new_entries.is_empty() {
         if args.write {
             let text = append_entries(&existing, &new_entries);
-            let dir = keys_path.parent().map_or_else(|| PathBuf::from("."), PathBuf::from);
+            let dir = keys_path
+                .parent()
+                .map_or_else(|| PathBuf::from("."), PathBuf::from);
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let mut tmp = tempfile::NamedTempFile::new_in(&dir)
                 .with_context(|| format!("writing {}", keys_path.display()))?;

@@ -3,7 +3,7 @@
 //! the YAML path and the position of the offending node, and [`Sp`] fields receive the
 //! position of their value so validation errors can point at it too.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
@@ -58,7 +58,7 @@ impl DeError {
                     out.push_str(k);
                 }
                 Segment::Index(i) => {
-                    out.push_str(&format!("[{i}]"));
+                    let _ = write!(out, "[{i}]");
                 }
             }
         }
@@ -101,11 +101,19 @@ impl de::Error for DeError {
     }
 
     fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        Self::custom(format!("expected {}, found {}", expected(exp), describe(&unexp)))
+        Self::custom(format!(
+            "expected {}, found {}",
+            expected(exp),
+            describe(&unexp)
+        ))
     }
 
     fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        Self::custom(format!("invalid value {}: expected {}", describe(&unexp), expected(exp)))
+        Self::custom(format!(
+            "invalid value {}: expected {}",
+            describe(&unexp),
+            expected(exp)
+        ))
     }
 
     fn duplicate_field(field: &'static str) -> Self {
@@ -178,7 +186,7 @@ struct NodeDe<'a> {
     node: &'a Node,
 }
 
-impl<'de> NodeDe<'de> {
+impl NodeDe<'_> {
     fn fail(self, message: String, hint: Option<&str>) -> DeError {
         let mut e = <DeError as de::Error>::custom(message);
         e.hint = hint.map(str::to_owned);
@@ -221,10 +229,14 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.node.value {
-            Value::Bool(b) => visitor.visit_bool(*b).map_err(|e: DeError| e.at(self.node.pos)),
+            Value::Bool(b) => visitor
+                .visit_bool(*b)
+                .map_err(|e: DeError| e.at(self.node.pos)),
             Value::Str(s) => Err(self.fail(
                 format!("expected `true` or `false`, found `{}`", s.escape_debug()),
-                Some("writ reads YAML strictly: booleans are `true` or `false` (not yes/no/on/off)"),
+                Some(
+                    "writ reads YAML strictly: booleans are `true` or `false` (not yes/no/on/off)",
+                ),
             )),
             other => Err(self.fail(
                 format!("expected `true` or `false`, found {}", other.kind()),

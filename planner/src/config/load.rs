@@ -41,7 +41,11 @@ pub fn load_unpinned(
 /// parse, checks and validation as [`load`], and must never panic.
 pub fn from_str_unpinned(text: &str) -> Result<Config, Error> {
     if text.len() > MAX_FILE_BYTES {
-        return Err(file_error("config/deploy.yml", "the file is over the size limit", None));
+        return Err(file_error(
+            "config/deploy.yml",
+            "the file is over the size limit",
+            None,
+        ));
     }
     let sources = vec![Source {
         name: "config/deploy.yml".into(),
@@ -203,7 +207,10 @@ fn parse(sources: &[Source], index: usize) -> Result<Node, Error> {
             sources,
             node.pos,
             String::new(),
-            format!("the top level must be a mapping, found {}", node.value.kind()),
+            format!(
+                "the top level must be a mapping, found {}",
+                node.value.kind()
+            ),
             Some("start the file with `service: <name>`".into()),
             1,
             false,
@@ -264,7 +271,11 @@ fn load_with(
         None => None,
         Some(d) => {
             let dest: Destination = d.parse().map_err(|m: String| {
-                file_error("-d", m, Some("destinations name config/deploy.<destination>.yml".into()))
+                file_error(
+                    "-d",
+                    m,
+                    Some("destinations name config/deploy.<destination>.yml".into()),
+                )
             })?;
             let file = deploy.with_file_name(format!("deploy.{dest}.yml"));
             let Some(overlay) = read(&root, &file)? else {
@@ -273,10 +284,16 @@ fn load_with(
                 let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
                 let hint = match suggest(dest.as_str(), &known_refs) {
                     Some(s) => format!("did you mean `-d {s}`?"),
-                    None if known.is_empty() => format!("create {name} (it may hold only the keys that differ)"),
+                    None if known.is_empty() => {
+                        format!("create {name} (it may hold only the keys that differ)")
+                    }
                     None => format!("destinations found: {}", known.join(", ")),
                 };
-                return Err(file_error(&name, format!("destination file for `{dest}` not found"), Some(hint)));
+                return Err(file_error(
+                    &name,
+                    format!("destination file for `{dest}` not found"),
+                    Some(hint),
+                ));
             };
             sources.push(overlay);
             let over = parse(&sources, 1)?;
@@ -317,7 +334,9 @@ fn load_with(
             return Err(file_error(
                 &keys_name,
                 "the pinned host keys file does not exist",
-                hint.or_else(|| Some("set `x-writ.host_keys` to the known_hosts file in this repository".into())),
+                hint.or_else(|| {
+                    Some("set `x-writ.host_keys` to the known_hosts file in this repository".into())
+                }),
             ));
         }
         None => KnownHosts::default(),
@@ -336,8 +355,8 @@ fn load_with(
             if !pinned {
                 continue;
             }
-            let (pos, path) = find_scalar(&tree, host.as_str(), "")
-                .unwrap_or((Pos::default(), String::new()));
+            let (pos, path) =
+                find_scalar(&tree, host.as_str(), "").unwrap_or((Pos::default(), String::new()));
             return Err(at(
                 &sources,
                 pos,
@@ -369,10 +388,21 @@ fn model(
 ) -> Result<Config, Error> {
     let raw: raw::Root = from_node(tree).map_err(|e| {
         let pos = e.pos.unwrap_or_default();
-        at(sources, pos, e.path(), e.message.clone(), e.hint.clone(), e.width, false)
+        at(
+            sources,
+            pos,
+            e.path(),
+            e.message.clone(),
+            e.hint.clone(),
+            e.width,
+            false,
+        )
     })?;
     if raw.require_destination.as_ref().is_some_and(|r| r.value) && destination.is_none() {
-        let pos = raw.require_destination.as_ref().map_or(Pos::default(), |r| r.pos);
+        let pos = raw
+            .require_destination
+            .as_ref()
+            .map_or(Pos::default(), |r| r.pos);
         return Err(at(
             sources,
             pos,
@@ -380,7 +410,11 @@ fn model(
             "this config requires a destination".into(),
             Some(format!(
                 "pass `-d <destination>`{}",
-                match deploy.map(known_destinations).unwrap_or_default().as_slice() {
+                match deploy
+                    .map(known_destinations)
+                    .unwrap_or_default()
+                    .as_slice()
+                {
                     [] => String::new(),
                     k => format!(" (found: {})", k.join(", ")),
                 }
@@ -396,7 +430,7 @@ fn model(
         tree,
         ignored: Vec::new(),
     };
-    let mut config = validate(raw, destination, &mut ctx).map_err(|p| {
+    let mut config = validate(&raw, destination, &mut ctx).map_err(|p| {
         let Problem {
             pos,
             path,
@@ -411,7 +445,15 @@ fn model(
         } else {
             1
         };
-        at(sources, key.unwrap_or(pos), path, message, hint, width, redact)
+        at(
+            sources,
+            key.unwrap_or(pos),
+            path,
+            message,
+            hint,
+            width,
+            redact,
+        )
     })?;
     config.ignored = ctx.ignored;
     Ok(config)

@@ -333,7 +333,9 @@ impl<'de> Deserialize<'de> for DockerOption {
                 Ok(DockerOption::Value(v.to_string()))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<DockerOption, E> {
-                Err(E::custom(format!("the number {v} must be quoted (write \"{v}\")")))
+                Err(E::custom(format!(
+                    "the number {v} must be quoted (write \"{v}\")"
+                )))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DockerOption, A::Error> {
                 let mut out = Vec::new();
@@ -483,7 +485,9 @@ impl<'de> Deserialize<'de> for Ssl {
         impl<'de> Visitor<'de> for Vis {
             type Value = Ssl;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("`true`, `false` or `{certificate_pem: SECRET, private_key_pem: SECRET}`")
+                f.write_str(
+                    "`true`, `false` or `{certificate_pem: SECRET, private_key_pem: SECRET}`",
+                )
             }
             fn visit_bool<E>(self, v: bool) -> Result<Ssl, E> {
                 Ok(Ssl::Enabled(v))

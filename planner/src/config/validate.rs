@@ -10,10 +10,10 @@ use super::de::Sp;
 use super::raw;
 use super::yaml::Pos;
 use super::{
-    Accessory, AccessoryFile, Boot, BootLimit, Buffering, Config, Credential, DockerOption,
-    Env, EnvLayer, Healthcheck, HostName, HostSelector, Ignored, JumpHost, Logging, Proxy,
-    ProxyDriver, Registry, RestartPolicy, Role, RoleHost, RoleName, SecretEnv, SecretName,
-    ServiceName, Ssh, Ssl, TagName, WritSettings,
+    Accessory, AccessoryFile, Boot, BootLimit, Buffering, Config, Credential, DockerOption, Env,
+    EnvLayer, Healthcheck, HostName, HostSelector, Ignored, JumpHost, Logging, Proxy, ProxyDriver,
+    Registry, RestartPolicy, Role, RoleHost, RoleName, SecretEnv, SecretName, ServiceName, Ssh,
+    Ssl, TagName, WritSettings,
 };
 use crate::diagnostic::suggest;
 use crate::name::{AccessoryName, EnvName, is_simple_name};
@@ -33,6 +33,10 @@ pub(crate) struct Problem {
 
 type R<T> = Result<T, Box<Problem>>;
 
+#[allow(
+    clippy::unnecessary_box_returns,
+    reason = "problems are boxed so every validator's Result stays small"
+)]
 fn problem(pos: Pos, path: impl Into<String>, message: impl Into<String>) -> Box<Problem> {
     Box::new(Problem {
         pos,
@@ -120,7 +124,10 @@ fn seconds(v: Option<&Sp<i64>>, path: &str, default: u32, min: u32) -> R<u32> {
                 problem(
                     s.pos,
                     path,
-                    format!("must be a whole number of seconds, at least {min} (found {})", s.value),
+                    format!(
+                        "must be a whole number of seconds, at least {min} (found {})",
+                        s.value
+                    ),
                 )
             }),
     }
@@ -130,7 +137,13 @@ fn port(v: &Sp<i64>, path: &str) -> R<u16> {
     u16::try_from(v.value)
         .ok()
         .filter(|p| *p > 0)
-        .ok_or_else(|| problem(v.pos, path, format!("port must be 1..65535 (found {})", v.value)))
+        .ok_or_else(|| {
+            problem(
+                v.pos,
+                path,
+                format!("port must be 1..65535 (found {})", v.value),
+            )
+        })
 }
 
 fn no_nul(v: &Sp<String>, path: &str) -> R<String> {
@@ -142,7 +155,7 @@ fn no_nul(v: &Sp<String>, path: &str) -> R<String> {
 
 /// Validate the merged raw config. `destination` is the `-d` name (already checked).
 pub(crate) fn validate(
-    root: raw::Root,
+    root: &raw::Root,
     destination: Option<super::Destination>,
     ctx: &mut Ctx<'_>,
 ) -> R<Config> {
@@ -180,14 +193,42 @@ pub(crate) fn validate(
         )?;
     }
     ctx.ignore(&root.builder, "builder", "writ does not build images; build and push in CI, then plan with --version (and --image-digest)");
-    ctx.ignore(&root.hooks_path, "hooks_path", "writ runs no local hooks; run them in CI or as a `writ plan server exec` plan");
-    ctx.ignore(&root.hooks_output, "hooks_output", "writ runs no local hooks");
+    ctx.ignore(
+        &root.hooks_path,
+        "hooks_path",
+        "writ runs no local hooks; run them in CI or as a `writ plan server exec` plan",
+    );
+    ctx.ignore(
+        &root.hooks_output,
+        "hooks_output",
+        "writ runs no local hooks",
+    );
     ctx.ignore(&root.secrets_path, "secrets_path", "secrets are resolved by writ-exec at apply time (environment or --secrets-file), never read by the planner");
-    ctx.ignore(&root.minimum_version, "minimum_version", "it names a Kamal version");
-    ctx.ignore(&root.run_directory, "run_directory", "Kamal ignores it too; the host layout is fixed (.kamal/)");
-    ctx.ignore(&root.sshkit, "sshkit", "writ-exec has its own connection limits (--parallel)");
-    ctx.ignore(&root.output, "output", "writ-exec writes its own hash-chained audit log and --json events");
-    ctx.ignore(&root.aliases, "aliases", "CLI aliases are not plans; use `writ plan server exec` / `app exec`");
+    ctx.ignore(
+        &root.minimum_version,
+        "minimum_version",
+        "it names a Kamal version",
+    );
+    ctx.ignore(
+        &root.run_directory,
+        "run_directory",
+        "Kamal ignores it too; the host layout is fixed (.kamal/)",
+    );
+    ctx.ignore(
+        &root.sshkit,
+        "sshkit",
+        "writ-exec has its own connection limits (--parallel)",
+    );
+    ctx.ignore(
+        &root.output,
+        "output",
+        "writ-exec writes its own hash-chained audit log and --json events",
+    );
+    ctx.ignore(
+        &root.aliases,
+        "aliases",
+        "CLI aliases are not plans; use `writ plan server exec` / `app exec`",
+    );
 
     let service: ServiceName = match &root.service {
         Some(s) => s.value.parse().map_err(|e: String| {
@@ -220,7 +261,12 @@ pub(crate) fn validate(
         .proxy
         .as_ref()
         .map(|p| {
-            reject(&p.value.run, "proxy.run", "`proxy.run` (a custom proxy container) is not supported by writ", "remove `proxy.run`; writ starts the proxy container the driver defines")?;
+            reject(
+                &p.value.run,
+                "proxy.run",
+                "`proxy.run` (a custom proxy container) is not supported by writ",
+                "remove `proxy.run`; writ starts the proxy container the driver defines",
+            )?;
             proxy(&p.value, "proxy")
         })
         .transpose()?;
@@ -296,26 +342,42 @@ pub(crate) fn validate(
     }
     for (r, pos) in roles.iter().zip(&role_pos) {
         if r.hosts.is_empty() && !allow_empty_roles {
-            return Err(problem(*pos, format!("servers.{}", r.name), format!("role `{}` has no hosts", r.name))
-                .hint("add hosts, remove the role, or set `allow_empty_roles: true`"));
+            return Err(problem(
+                *pos,
+                format!("servers.{}", r.name),
+                format!("role `{}` has no hosts", r.name),
+            )
+            .hint("add hosts, remove the role, or set `allow_empty_roles: true`"));
         }
     }
     if !roles.is_empty() {
         let Some(i) = roles.iter().position(|r| r.name == primary_role) else {
             let names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
-            let pos = root.primary_role.as_ref().map_or_else(
-                || root.servers.as_ref().map_or(top, |s| s.pos),
-                |p| p.pos,
-            );
+            let pos = root
+                .primary_role
+                .as_ref()
+                .map_or_else(|| root.servers.as_ref().map_or(top, |s| s.pos), |p| p.pos);
             let hint = match suggest(primary_role.as_str(), &names) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => format!("roles defined: {}; set `primary_role` to one of them", names.join(", ")),
+                None => format!(
+                    "roles defined: {}; set `primary_role` to one of them",
+                    names.join(", ")
+                ),
             };
-            return Err(problem(pos, "primary_role", format!("primary role `{primary_role}` is not defined in `servers`")).hint(hint));
+            return Err(problem(
+                pos,
+                "primary_role",
+                format!("primary role `{primary_role}` is not defined in `servers`"),
+            )
+            .hint(hint));
         };
         if roles[i].hosts.is_empty() {
-            return Err(problem(role_pos[i], format!("servers.{primary_role}"), format!("the primary role `{primary_role}` has no hosts"))
-                .hint("the primary role needs at least one host, even with allow_empty_roles"));
+            return Err(problem(
+                role_pos[i],
+                format!("servers.{primary_role}"),
+                format!("the primary role `{primary_role}` has no hosts"),
+            )
+            .hint("the primary role needs at least one host, even with allow_empty_roles"));
         }
         let primary = roles.remove(i);
         roles.sort_by(|a, b| a.name.cmp(&b.name));
@@ -427,7 +489,14 @@ fn registry(r: &Sp<raw::Registry>, path: &str) -> R<Registry> {
                 .all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b));
         if !ok {
             let pos = r.value.server.as_ref().map_or(r.pos, |s| s.pos);
-            return Err(problem(pos, format!("{path}.server"), format!("registry server `{}` is not a host[:port]", s.escape_debug())));
+            return Err(problem(
+                pos,
+                format!("{path}.server"),
+                format!(
+                    "registry server `{}` is not a host[:port]",
+                    s.escape_debug()
+                ),
+            ));
         }
     }
     let username = match &r.value.username {
@@ -458,7 +527,9 @@ fn registry(r: &Sp<raw::Registry>, path: &str) -> R<Registry> {
                     at_key: false,
                 }));
             }
-            raw::Credential::Secret(names) => secret_list(names, p.pos, &format!("{path}.password"))?,
+            raw::Credential::Secret(names) => {
+                secret_list(names, p.pos, &format!("{path}.password"))?
+            }
         },
     };
     Ok(Registry {
@@ -471,8 +542,15 @@ fn registry(r: &Sp<raw::Registry>, path: &str) -> R<Registry> {
 fn secret_list(names: &[Sp<String>], pos: Pos, path: &str) -> R<SecretName> {
     match names {
         [one] => parse_sp(one, &format!("{path}[0]")),
-        _ => Err(problem(pos, path, format!("expected a list with exactly one secret name, found {} entries", names.len()))
-            .hint("write `[SECRET_NAME]`")),
+        _ => Err(problem(
+            pos,
+            path,
+            format!(
+                "expected a list with exactly one secret name, found {} entries",
+                names.len()
+            ),
+        )
+        .hint("write `[SECRET_NAME]`")),
     }
 }
 
@@ -490,7 +568,12 @@ fn writ_settings(w: Option<&Sp<raw::Writ>>) -> R<WritSettings> {
                     || "choose `kamal-proxy`, `caddy` or `none`".to_owned(),
                     |s| format!("did you mean `{s}`?"),
                 );
-                return Err(problem(p.pos, "x-writ.proxy", format!("unknown proxy driver `{}`", other.escape_debug())).hint(hint));
+                return Err(problem(
+                    p.pos,
+                    "x-writ.proxy",
+                    format!("unknown proxy driver `{}`", other.escape_debug()),
+                )
+                .hint(hint));
             }
         };
     }
@@ -498,7 +581,9 @@ fn writ_settings(w: Option<&Sp<raw::Writ>>) -> R<WritSettings> {
         let path = Path::new(&h.value);
         let bad = h.value.is_empty()
             || path.is_absolute()
-            || path.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
+            || path
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
         if bad {
             return Err(problem(h.pos, "x-writ.host_keys", format!("`{}` must be a relative path inside the config root", h.value.escape_debug()))
                 .hint("the pinned keys are reviewed with the config: keep the file in the repository, e.g. `config/known_hosts`"));
@@ -507,8 +592,15 @@ fn writ_settings(w: Option<&Sp<raw::Writ>>) -> R<WritSettings> {
     }
     if let Some(l) = &w.value.plan_lifetime {
         out.plan_lifetime = lifetime(&l.value.0).ok_or_else(|| {
-            problem(l.pos, "x-writ.plan_lifetime", format!("`{}` is not a lifetime between 1m and 366d", l.value.0.escape_debug()))
-                .hint("write a number with a unit: `72h`, `3d`, `90m`, `1d12h`")
+            problem(
+                l.pos,
+                "x-writ.plan_lifetime",
+                format!(
+                    "`{}` is not a lifetime between 1m and 366d",
+                    l.value.0.escape_debug()
+                ),
+            )
+            .hint("write a number with a unit: `72h`, `3d`, `90m`, `1d12h`")
         })?;
     }
     Ok(out)
@@ -559,7 +651,11 @@ fn root_env(e: Option<&Sp<raw::Env>>) -> R<Env> {
             let path = format!("env.tags.{}", tag.value);
             let t: TagName = parse_sp(tag, &path)?;
             if let Some((k, _)) = &env.value.tags {
-                return Err(problem(k.pos, format!("{path}.tags"), "`tags` is only allowed in the root `env`"));
+                return Err(problem(
+                    k.pos,
+                    format!("{path}.tags"),
+                    "`tags` is only allowed in the root `env`",
+                ));
             }
             tags.push((t, env_layer(&env.value, &path)?));
         }
@@ -570,8 +666,15 @@ fn root_env(e: Option<&Sp<raw::Env>>) -> R<Env> {
 fn env_layer(e: &raw::Env, path: &str) -> R<EnvLayer> {
     let complex = e.clear.is_some() || e.secret.is_some() || e.tags.is_some();
     if complex && let Some((k, _)) = e.simple.first() {
-        return Err(problem(k.pos, format!("{path}.{}", k.value), format!("unknown key `{}` next to `clear`/`secret`", k.value.escape_debug()))
-            .hint("with `clear:` or `secret:`, put every variable under one of them"));
+        return Err(problem(
+            k.pos,
+            format!("{path}.{}", k.value),
+            format!(
+                "unknown key `{}` next to `clear`/`secret`",
+                k.value.escape_debug()
+            ),
+        )
+        .hint("with `clear:` or `secret:`, put every variable under one of them"));
     }
     let mut layer = EnvLayer::default();
     let clear_entries = e
@@ -606,7 +709,11 @@ fn env_layer(e: &raw::Env, path: &str) -> R<EnvLayer> {
                 problem(s.pos, &p, m).hint("write `NAME` or `NAME:SECRET_NAME` (the variable NAME gets the value of SECRET_NAME)")
             })?;
             if layer.secret.iter().any(|x| x.var == entry.var) {
-                return Err(problem(s.pos, p, format!("secret variable `{}` is listed twice", entry.var)));
+                return Err(problem(
+                    s.pos,
+                    p,
+                    format!("secret variable `{}` is listed twice", entry.var),
+                ));
             }
             layer.secret.push(entry);
         }
@@ -617,7 +724,11 @@ fn env_layer(e: &raw::Env, path: &str) -> R<EnvLayer> {
         .find(|(n, _)| layer.secret.iter().any(|s| &s.var == n))
     {
         let pos = e.secret.as_ref().map_or(Pos::default(), |(k, _)| k.pos);
-        return Err(problem(pos, format!("{path}.secret"), format!("`{name}` is both a clear and a secret variable")));
+        return Err(problem(
+            pos,
+            format!("{path}.secret"),
+            format!("`{name}` is both a clear and a secret variable"),
+        ));
     }
     Ok(layer)
 }
@@ -627,15 +738,30 @@ fn labels(l: Option<&raw::OMap<Sp<raw::Stringish>>>, path: &str) -> R<Vec<(Strin
     for (k, v) in l.map(|m| m.0.as_slice()).unwrap_or_default() {
         let p = format!("{path}.{}", k.value);
         if ["service", "role", "destination"].contains(&k.value.as_str()) {
-            return Err(problem(k.pos, p, format!("label `{}` is reserved", k.value))
-                .hint("writ sets `service`, `role` and `destination` itself; pick another label name"));
+            return Err(
+                problem(k.pos, p, format!("label `{}` is reserved", k.value)).hint(
+                    "writ sets `service`, `role` and `destination` itself; pick another label name",
+                ),
+            );
         }
-        let ok = !k.value.is_empty()
-            && k.value.bytes().all(|b| b.is_ascii_graphic() && b != b'=');
+        let ok = !k.value.is_empty() && k.value.bytes().all(|b| b.is_ascii_graphic() && b != b'=');
         if !ok {
-            return Err(problem(k.pos, p, format!("label name `{}` must be printable ASCII without `=` or spaces", k.value.escape_debug())));
+            return Err(problem(
+                k.pos,
+                p,
+                format!(
+                    "label name `{}` must be printable ASCII without `=` or spaces",
+                    k.value.escape_debug()
+                ),
+            ));
         }
-        let value = no_nul(&Sp { value: v.value.0.clone(), pos: v.pos }, &p)?;
+        let value = no_nul(
+            &Sp {
+                value: v.value.0.clone(),
+                pos: v.pos,
+            },
+            &p,
+        )?;
         out.push((k.value.clone(), value));
     }
     Ok(out)
@@ -646,16 +772,49 @@ fn logging(l: Option<&raw::Logging>, path: &str) -> R<Logging> {
     let Some(l) = l else { return Ok(out) };
     if let Some(d) = &l.driver {
         if !is_simple_name(&d.value) {
-            return Err(problem(d.pos, format!("{path}.driver"), format!("log driver `{}` is not a simple name", d.value.escape_debug())));
+            return Err(problem(
+                d.pos,
+                format!("{path}.driver"),
+                format!(
+                    "log driver `{}` is not a simple name",
+                    d.value.escape_debug()
+                ),
+            ));
         }
         out.driver = Some(d.value.clone());
     }
-    for (k, v) in l.options.as_ref().map(|m| m.0.as_slice()).unwrap_or_default() {
+    for (k, v) in l
+        .options
+        .as_ref()
+        .map(|m| m.0.as_slice())
+        .unwrap_or_default()
+    {
         let p = format!("{path}.options.{}", k.value);
-        if k.value.is_empty() || !k.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-            return Err(problem(k.pos, p, format!("log option `{}` is not a simple name", k.value.escape_debug())));
+        if k.value.is_empty()
+            || !k
+                .value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(problem(
+                k.pos,
+                p,
+                format!(
+                    "log option `{}` is not a simple name",
+                    k.value.escape_debug()
+                ),
+            ));
         }
-        out.options.push((k.value.clone(), no_nul(&Sp { value: v.value.0.clone(), pos: v.pos }, &p)?));
+        out.options.push((
+            k.value.clone(),
+            no_nul(
+                &Sp {
+                    value: v.value.0.clone(),
+                    pos: v.pos,
+                },
+                &p,
+            )?,
+        ));
     }
     Ok(out)
 }
@@ -680,17 +839,31 @@ fn role_hosts(hosts: &[Sp<raw::ServerHost>], path: &str) -> R<Vec<RoleHost>> {
     for (i, h) in hosts.iter().enumerate() {
         let p = format!("{path}[{i}]");
         if let Some(extra) = &h.value.extra {
-            return Err(problem(extra.pos, &p, format!("more than one host in one entry (`{}`)", extra.value.escape_debug()))
-                .hint("write each host as its own list item: `- host: tag`"));
+            return Err(problem(
+                extra.pos,
+                &p,
+                format!(
+                    "more than one host in one entry (`{}`)",
+                    extra.value.escape_debug()
+                ),
+            )
+            .hint("write each host as its own list item: `- host: tag`"));
         }
         let host_sp = if h.value.host.pos.line == 0 {
-            Sp { value: h.value.host.value.clone(), pos: h.pos }
+            Sp {
+                value: h.value.host.value.clone(),
+                pos: h.pos,
+            }
         } else {
             h.value.host.clone()
         };
         let host: HostName = parse_sp(&host_sp, &p)?;
         if out.iter().any(|x| x.host == host) {
-            return Err(problem(host_sp.pos, &p, format!("host `{host}` is listed twice in this role")));
+            return Err(problem(
+                host_sp.pos,
+                &p,
+                format!("host `{host}` is listed twice in this role"),
+            ));
         }
         let tags = h
             .value
@@ -733,8 +906,25 @@ fn role(
     };
     let mut proxy_setting: Option<&raw::RoleProxy> = None;
     if let Some(r) = hash {
-        reject(&r.asset_path, &format!("{path}.asset_path"), "asset bridging between versions is not supported by writ", "remove `asset_path`")?;
-        role.cmd = r.cmd.as_ref().map(|c| no_nul(&Sp { value: c.value.0.clone(), pos: c.pos }, &format!("{path}.cmd"))).transpose()?;
+        reject(
+            &r.asset_path,
+            &format!("{path}.asset_path"),
+            "asset bridging between versions is not supported by writ",
+            "remove `asset_path`",
+        )?;
+        role.cmd = r
+            .cmd
+            .as_ref()
+            .map(|c| {
+                no_nul(
+                    &Sp {
+                        value: c.value.0.clone(),
+                        pos: c.pos,
+                    },
+                    &format!("{path}.cmd"),
+                )
+            })
+            .transpose()?;
         if let Some(opts) = &r.options {
             let (options, restart) = options(opts, &format!("{path}.options"))?;
             role.options = options;
@@ -748,13 +938,20 @@ fn role(
         }
         if let Some(e) = &r.env {
             if let Some((k, _)) = &e.value.tags {
-                return Err(problem(k.pos, format!("{path}.env.tags"), "`tags` is only allowed in the root `env`")
-                    .hint("move tag-specific env to `env.tags.<tag>` at the top level"));
+                return Err(problem(
+                    k.pos,
+                    format!("{path}.env.tags"),
+                    "`tags` is only allowed in the root `env`",
+                )
+                .hint("move tag-specific env to `env.tags.<tag>` at the top level"));
             }
             role.env = env_layer(&e.value, &format!("{path}.env"))?;
         }
         if let Some(l) = &r.logging {
-            role.logging = merge_logging(cx.root_logging, &logging(Some(&l.value), &format!("{path}.logging"))?);
+            role.logging = merge_logging(
+                cx.root_logging,
+                &logging(Some(&l.value), &format!("{path}.logging"))?,
+            );
         }
         if let Some(s) = &r.stop_timeout {
             role.stop_timeout = Some(seconds(Some(s), &format!("{path}.stop_timeout"), 0, 0)?);
@@ -762,12 +959,15 @@ fn role(
         proxy_setting = r.proxy.as_ref().map(|p| &p.value);
     }
     let base = cx.root_proxy.cloned().unwrap_or_default();
+    let proxied = match proxy_setting {
+        Some(raw::RoleProxy::Enabled(on)) => *on,
+        Some(raw::RoleProxy::Hash(_)) => true,
+        None => is_primary,
+    };
     let effective = match proxy_setting {
-        Some(raw::RoleProxy::Enabled(false)) => None,
-        Some(raw::RoleProxy::Enabled(true)) => Some(base),
+        _ if !proxied => None,
         Some(raw::RoleProxy::Hash(h)) => Some(overlay_proxy(&base, h)),
-        None if is_primary => Some(base),
-        None => None,
+        _ => Some(base),
     };
     role.proxy = effective
         .map(|p| proxy(&p, &format!("{path}.proxy")))
@@ -789,27 +989,55 @@ fn options(
                 _ => None,
             }
             .ok_or_else(|| {
-                problem(v.pos, &p, "restart policy must be `no`, `always`, `unless-stopped` or `on-failure[:N]`")
-                    .hint("Kamal's default is `unless-stopped`")
+                problem(
+                    v.pos,
+                    &p,
+                    "restart policy must be `no`, `always`, `unless-stopped` or `on-failure[:N]`",
+                )
+                .hint("Kamal's default is `unless-stopped`")
             })?;
             continue;
         }
         let ok = !k.value.is_empty()
             && k.value.as_bytes()[0].is_ascii_alphanumeric()
-            && k.value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && k.value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !ok {
-            return Err(problem(k.pos, &p, format!("docker option `{}` is not a flag name", k.value.escape_debug()))
-                .hint("write the flag without dashes, e.g. `memory: 1g` for `--memory 1g`"));
+            return Err(problem(
+                k.pos,
+                &p,
+                format!(
+                    "docker option `{}` is not a flag name",
+                    k.value.escape_debug()
+                ),
+            )
+            .hint("write the flag without dashes, e.g. `memory: 1g` for `--memory 1g`"));
         }
         let value = match &v.value {
             raw::DockerOption::Flag(true) => DockerOption::Flag,
             raw::DockerOption::Flag(false) => {
-                return Err(problem(v.pos, &p, "`false` is not a docker option value").hint("remove the option, or use `true` for a bare flag"));
+                return Err(problem(v.pos, &p, "`false` is not a docker option value")
+                    .hint("remove the option, or use `true` for a bare flag"));
             }
-            raw::DockerOption::Value(s) => DockerOption::Value(no_nul(&Sp { value: s.clone(), pos: v.pos }, &p)?),
+            raw::DockerOption::Value(s) => DockerOption::Value(no_nul(
+                &Sp {
+                    value: s.clone(),
+                    pos: v.pos,
+                },
+                &p,
+            )?),
             raw::DockerOption::Values(list) => DockerOption::Values(
                 list.iter()
-                    .map(|s| no_nul(&Sp { value: s.value.0.clone(), pos: s.pos }, &p))
+                    .map(|s| {
+                        no_nul(
+                            &Sp {
+                                value: s.value.0.clone(),
+                                pos: s.pos,
+                            },
+                            &p,
+                        )
+                    })
                     .collect::<R<Vec<_>>>()?,
             ),
         };
@@ -840,7 +1068,11 @@ fn overlay_proxy(base: &raw::Proxy, over: &raw::Proxy) -> raw::Proxy {
         (Some(b), Some(o)) => Some(Sp {
             value: raw::Healthcheck {
                 path: o.value.path.clone().or_else(|| b.value.path.clone()),
-                interval: o.value.interval.clone().or_else(|| b.value.interval.clone()),
+                interval: o
+                    .value
+                    .interval
+                    .clone()
+                    .or_else(|| b.value.interval.clone()),
                 timeout: o.value.timeout.clone().or_else(|| b.value.timeout.clone()),
             },
             pos: o.pos,
@@ -850,10 +1082,26 @@ fn overlay_proxy(base: &raw::Proxy, over: &raw::Proxy) -> raw::Proxy {
     let buf = match (&base.buffering, &over.buffering) {
         (Some(b), Some(o)) => Some(Sp {
             value: raw::Buffering {
-                requests: o.value.requests.clone().or_else(|| b.value.requests.clone()),
-                responses: o.value.responses.clone().or_else(|| b.value.responses.clone()),
-                max_request_body: o.value.max_request_body.clone().or_else(|| b.value.max_request_body.clone()),
-                max_response_body: o.value.max_response_body.clone().or_else(|| b.value.max_response_body.clone()),
+                requests: o
+                    .value
+                    .requests
+                    .clone()
+                    .or_else(|| b.value.requests.clone()),
+                responses: o
+                    .value
+                    .responses
+                    .clone()
+                    .or_else(|| b.value.responses.clone()),
+                max_request_body: o
+                    .value
+                    .max_request_body
+                    .clone()
+                    .or_else(|| b.value.max_request_body.clone()),
+                max_response_body: o
+                    .value
+                    .max_response_body
+                    .clone()
+                    .or_else(|| b.value.max_response_body.clone()),
                 memory: o.value.memory.clone().or_else(|| b.value.memory.clone()),
             },
             pos: o.pos,
@@ -863,8 +1111,16 @@ fn overlay_proxy(base: &raw::Proxy, over: &raw::Proxy) -> raw::Proxy {
     let log = match (&base.logging, &over.logging) {
         (Some(b), Some(o)) => Some(Sp {
             value: raw::ProxyLogging {
-                request_headers: o.value.request_headers.clone().or_else(|| b.value.request_headers.clone()),
-                response_headers: o.value.response_headers.clone().or_else(|| b.value.response_headers.clone()),
+                request_headers: o
+                    .value
+                    .request_headers
+                    .clone()
+                    .or_else(|| b.value.request_headers.clone()),
+                response_headers: o
+                    .value
+                    .response_headers
+                    .clone()
+                    .or_else(|| b.value.response_headers.clone()),
             },
             pos: o.pos,
         }),
@@ -876,7 +1132,8 @@ fn overlay_proxy(base: &raw::Proxy, over: &raw::Proxy) -> raw::Proxy {
     } else {
         (base.host.clone(), base.hosts.clone())
     };
-    let (path_prefix, path_prefixes) = if over.path_prefix.is_some() || over.path_prefixes.is_some() {
+    let (path_prefix, path_prefixes) = if over.path_prefix.is_some() || over.path_prefixes.is_some()
+    {
         (over.path_prefix.clone(), over.path_prefixes.clone())
     } else {
         (base.path_prefix.clone(), base.path_prefixes.clone())
@@ -886,29 +1143,56 @@ fn overlay_proxy(base: &raw::Proxy, over: &raw::Proxy) -> raw::Proxy {
         hosts,
         app_port: over.app_port.clone().or_else(|| base.app_port.clone()),
         ssl: over.ssl.clone().or_else(|| base.ssl.clone()),
-        ssl_redirect: over.ssl_redirect.clone().or_else(|| base.ssl_redirect.clone()),
-        forward_headers: over.forward_headers.clone().or_else(|| base.forward_headers.clone()),
-        response_timeout: over.response_timeout.clone().or_else(|| base.response_timeout.clone()),
+        ssl_redirect: over
+            .ssl_redirect
+            .clone()
+            .or_else(|| base.ssl_redirect.clone()),
+        forward_headers: over
+            .forward_headers
+            .clone()
+            .or_else(|| base.forward_headers.clone()),
+        response_timeout: over
+            .response_timeout
+            .clone()
+            .or_else(|| base.response_timeout.clone()),
         healthcheck: hc,
         buffering: buf,
         path_prefix,
         path_prefixes,
-        strip_path_prefix: over.strip_path_prefix.clone().or_else(|| base.strip_path_prefix.clone()),
+        strip_path_prefix: over
+            .strip_path_prefix
+            .clone()
+            .or_else(|| base.strip_path_prefix.clone()),
         logging: log,
         run: over.run.clone().or_else(|| base.run.clone()),
     }
 }
 
 fn proxy(p: &raw::Proxy, path: &str) -> R<Proxy> {
-    reject(&p.run, &format!("{path}.run"), "`proxy.run` (a custom proxy container) is not supported by writ", "remove `proxy.run`")?;
+    reject(
+        &p.run,
+        &format!("{path}.run"),
+        "`proxy.run` (a custom proxy container) is not supported by writ",
+        "remove `proxy.run`",
+    )?;
     let mut hosts = Vec::new();
     match (&p.host, &p.hosts) {
         (Some(h), Some(_)) => {
-            return Err(problem(h.pos, format!("{path}.host"), "set either `host` or `hosts`, not both"));
+            return Err(problem(
+                h.pos,
+                format!("{path}.host"),
+                "set either `host` or `hosts`, not both",
+            ));
         }
         (Some(h), None) => {
             for part in h.value.split(',') {
-                hosts.push(proxy_host(&Sp { value: part.trim().to_owned(), pos: h.pos }, &format!("{path}.host"))?);
+                hosts.push(proxy_host(
+                    &Sp {
+                        value: part.trim().to_owned(),
+                        pos: h.pos,
+                    },
+                    &format!("{path}.host"),
+                )?);
             }
         }
         (None, Some(list)) => {
@@ -919,26 +1203,55 @@ fn proxy(p: &raw::Proxy, path: &str) -> R<Proxy> {
         (None, None) => {}
     }
     let ssl = match &p.ssl {
-        None | Some(Sp { value: raw::Ssl::Enabled(false), .. }) => Ssl::Off,
-        Some(s @ Sp { value: raw::Ssl::Enabled(true), .. }) => {
+        None
+        | Some(Sp {
+            value: raw::Ssl::Enabled(false),
+            ..
+        }) => Ssl::Off,
+        Some(
+            s @ Sp {
+                value: raw::Ssl::Enabled(true),
+                ..
+            },
+        ) => {
             if hosts.is_empty() {
-                return Err(problem(s.pos, format!("{path}.ssl"), "`ssl: true` needs `host` or `hosts`")
-                    .hint("add `host: app.example.com` so the certificate has a name"));
+                return Err(problem(
+                    s.pos,
+                    format!("{path}.ssl"),
+                    "`ssl: true` needs `host` or `hosts`",
+                )
+                .hint("add `host: app.example.com` so the certificate has a name"));
             }
             Ssl::Automatic
         }
-        Some(s @ Sp { value: raw::Ssl::Custom(c), .. }) => {
+        Some(
+            s @ Sp {
+                value: raw::Ssl::Custom(c),
+                ..
+            },
+        ) => {
             if hosts.is_empty() {
-                return Err(problem(s.pos, format!("{path}.ssl"), "`ssl` needs `host` or `hosts`"));
+                return Err(problem(
+                    s.pos,
+                    format!("{path}.ssl"),
+                    "`ssl` needs `host` or `hosts`",
+                ));
             }
             let need = |v: &Option<Sp<String>>, key: &str| -> R<SecretName> {
                 match v {
                     Some(v) => parse_sp(v, &format!("{path}.ssl.{key}")).map_err(|mut e| {
-                        e.hint = Some("name the secret holding the PEM, e.g. `certificate_pem: TLS_CERT`".into());
+                        e.hint = Some(
+                            "name the secret holding the PEM, e.g. `certificate_pem: TLS_CERT`"
+                                .into(),
+                        );
                         e.redact = true;
                         e
                     }),
-                    None => Err(problem(s.pos, format!("{path}.ssl"), format!("missing `{key}` (custom certificates need both PEM secrets)"))),
+                    None => Err(problem(
+                        s.pos,
+                        format!("{path}.ssl"),
+                        format!("missing `{key}` (custom certificates need both PEM secrets)"),
+                    )),
                 }
             };
             Ssl::Custom {
@@ -947,16 +1260,31 @@ fn proxy(p: &raw::Proxy, path: &str) -> R<Proxy> {
             }
         }
     };
-    let app_port = p.app_port.as_ref().map(|v| port(v, &format!("{path}.app_port"))).transpose()?.unwrap_or(80);
+    let app_port = p
+        .app_port
+        .as_ref()
+        .map(|v| port(v, &format!("{path}.app_port")))
+        .transpose()?
+        .unwrap_or(80);
     let mut path_prefixes = Vec::new();
     if let Some(pp) = &p.path_prefix {
         for part in pp.value.split(',') {
-            path_prefixes.push(url_path(&Sp { value: part.trim().to_owned(), pos: pp.pos }, &format!("{path}.path_prefix"))?);
+            path_prefixes.push(url_path(
+                &Sp {
+                    value: part.trim().to_owned(),
+                    pos: pp.pos,
+                },
+                &format!("{path}.path_prefix"),
+            )?);
         }
     }
     if let Some(list) = &p.path_prefixes {
         if let Some(pp) = &p.path_prefix {
-            return Err(problem(pp.pos, format!("{path}.path_prefix"), "set either `path_prefix` or `path_prefixes`, not both"));
+            return Err(problem(
+                pp.pos,
+                format!("{path}.path_prefix"),
+                "set either `path_prefix` or `path_prefixes`, not both",
+            ));
         }
         for (i, pp) in list.iter().enumerate() {
             path_prefixes.push(url_path(pp, &format!("{path}.path_prefixes[{i}]"))?);
@@ -965,14 +1293,37 @@ fn proxy(p: &raw::Proxy, path: &str) -> R<Proxy> {
     let healthcheck = match &p.healthcheck {
         None => Healthcheck::default(),
         Some(h) => Healthcheck {
-            path: h.value.path.as_ref().map(|v| url_path(v, &format!("{path}.healthcheck.path"))).transpose()?,
-            interval: h.value.interval.as_ref().map(|v| seconds(Some(v), &format!("{path}.healthcheck.interval"), 0, 1)).transpose()?,
-            timeout: h.value.timeout.as_ref().map(|v| seconds(Some(v), &format!("{path}.healthcheck.timeout"), 0, 1)).transpose()?,
+            path: h
+                .value
+                .path
+                .as_ref()
+                .map(|v| url_path(v, &format!("{path}.healthcheck.path")))
+                .transpose()?,
+            interval: h
+                .value
+                .interval
+                .as_ref()
+                .map(|v| seconds(Some(v), &format!("{path}.healthcheck.interval"), 0, 1))
+                .transpose()?,
+            timeout: h
+                .value
+                .timeout
+                .as_ref()
+                .map(|v| seconds(Some(v), &format!("{path}.healthcheck.timeout"), 0, 1))
+                .transpose()?,
         },
     };
     let bytes = |v: &Option<Sp<i64>>, key: &str| -> R<Option<u64>> {
         v.as_ref()
-            .map(|v| u64::try_from(v.value).map_err(|_| problem(v.pos, format!("{path}.buffering.{key}"), "must be a number of bytes, at least 0")))
+            .map(|v| {
+                u64::try_from(v.value).map_err(|_| {
+                    problem(
+                        v.pos,
+                        format!("{path}.buffering.{key}"),
+                        "must be a number of bytes, at least 0",
+                    )
+                })
+            })
             .transpose()
     };
     let buffering = match &p.buffering {
@@ -986,13 +1337,22 @@ fn proxy(p: &raw::Proxy, path: &str) -> R<Proxy> {
         },
     };
     let header_list = |v: Option<&Vec<Sp<String>>>, key: &str| -> R<Vec<String>> {
-        v.map(|l| l.as_slice()).unwrap_or_default()
+        v.map(Vec::as_slice)
+            .unwrap_or_default()
             .iter()
             .map(|h| {
-                if !h.value.is_empty() && h.value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                if !h.value.is_empty()
+                    && h.value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                {
                     Ok(h.value.clone())
                 } else {
-                    Err(problem(h.pos, format!("{path}.logging.{key}"), format!("`{}` is not an HTTP header name", h.value.escape_debug())))
+                    Err(problem(
+                        h.pos,
+                        format!("{path}.logging.{key}"),
+                        format!("`{}` is not an HTTP header name", h.value.escape_debug()),
+                    ))
                 }
             })
             .collect()
@@ -1010,7 +1370,11 @@ fn proxy(p: &raw::Proxy, path: &str) -> R<Proxy> {
         ssl,
         ssl_redirect: p.ssl_redirect.as_ref().map(|v| v.value),
         forward_headers: p.forward_headers.as_ref().map(|v| v.value),
-        response_timeout: p.response_timeout.as_ref().map(|v| seconds(Some(v), &format!("{path}.response_timeout"), 0, 1)).transpose()?,
+        response_timeout: p
+            .response_timeout
+            .as_ref()
+            .map(|v| seconds(Some(v), &format!("{path}.response_timeout"), 0, 1))
+            .transpose()?,
         healthcheck,
         buffering,
         path_prefixes,
@@ -1026,11 +1390,17 @@ fn proxy_host(h: &Sp<String>, path: &str) -> R<String> {
     let ok = !body.is_empty()
         && body.len() <= 253
         && body.as_bytes()[0].is_ascii_alphanumeric()
-        && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
     if ok {
         Ok(s.clone())
     } else {
-        Err(problem(h.pos, path, format!("proxy host `{}` is not a DNS name", s.escape_debug())))
+        Err(problem(
+            h.pos,
+            path,
+            format!("proxy host `{}` is not a DNS name", s.escape_debug()),
+        ))
     }
 }
 
@@ -1039,7 +1409,14 @@ fn url_path(p: &Sp<String>, path: &str) -> R<String> {
     if ok {
         Ok(p.value.clone())
     } else {
-        Err(problem(p.pos, path, format!("`{}` is not a URL path (it must start with `/`, printable ASCII)", p.value.escape_debug())))
+        Err(problem(
+            p.pos,
+            path,
+            format!(
+                "`{}` is not a URL path (it must start with `/`, printable ASCII)",
+                p.value.escape_debug()
+            ),
+        ))
     }
 }
 
@@ -1057,7 +1434,11 @@ fn ssl_rules(roles: &[Role], pos: Pos) -> R<()> {
         }
         for h in &p.hosts {
             if let Some((_, other)) = seen.iter().find(|(x, n)| x == h && *n != &r.name) {
-                return Err(problem(pos, format!("servers.{}.proxy", r.name), format!("roles `{other}` and `{}` both serve TLS for `{h}`", r.name)));
+                return Err(problem(
+                    pos,
+                    format!("servers.{}.proxy", r.name),
+                    format!("roles `{other}` and `{}` both serve TLS for `{h}`", r.name),
+                ));
             }
             seen.push((h, &r.name));
         }
@@ -1068,7 +1449,14 @@ fn ssl_rules(roles: &[Role], pos: Pos) -> R<()> {
 fn volume(v: &Sp<String>, path: &str) -> R<String> {
     let s = no_nul(v, path)?;
     if s.is_empty() || !s.contains(':') {
-        return Err(problem(v.pos, path, format!("volume `{}` is not `host_path:container_path[:options]`", s.escape_debug())));
+        return Err(problem(
+            v.pos,
+            path,
+            format!(
+                "volume `{}` is not `host_path:container_path[:options]`",
+                s.escape_debug()
+            ),
+        ));
     }
     Ok(s)
 }
@@ -1080,21 +1468,35 @@ fn accessory(
     roles: &[Role],
 ) -> R<Accessory> {
     let path = format!("accessories.{}", name.value);
-    let a = &acc.value;
+    let spec = &acc.value;
     let acc_name: AccessoryName = parse_sp(name, &path)?;
-    let image = match &a.image {
+    let image = match &spec.image {
         Some(i) => {
             if i.value.is_empty() || !i.value.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(problem(i.pos, format!("{path}.image"), "image must be printable ASCII without spaces"));
+                return Err(problem(
+                    i.pos,
+                    format!("{path}.image"),
+                    "image must be printable ASCII without spaces",
+                ));
             }
             i.value.clone()
         }
-        None => return Err(problem(acc.pos, &path, "missing required key `image`").hint("add `image: mysql:8.0` (any image reference)")),
+        None => {
+            return Err(problem(acc.pos, &path, "missing required key `image`")
+                .hint("add `image: mysql:8.0` (any image reference)"));
+        }
     };
-    let acc_service = match &a.service {
+    let acc_service = match &spec.service {
         Some(s) => {
             if !is_simple_name(&s.value) {
-                return Err(problem(s.pos, format!("{path}.service"), format!("service `{}` is not a valid container name", s.value.escape_debug())));
+                return Err(problem(
+                    s.pos,
+                    format!("{path}.service"),
+                    format!(
+                        "service `{}` is not a valid container name",
+                        s.value.escape_debug()
+                    ),
+                ));
             }
             s.value.clone()
         }
@@ -1102,38 +1504,71 @@ fn accessory(
     };
     // Exactly one host selector.
     let selectors: Vec<(&str, Pos)> = [
-        ("host", a.host.as_ref().map(|x| x.pos)),
-        ("hosts", a.hosts.as_ref().and_then(|x| x.first()).map(|x| x.pos).or(a.hosts.as_ref().map(|_| acc.pos))),
-        ("role", a.role.as_ref().map(|x| x.pos)),
-        ("roles", a.roles.as_ref().and_then(|x| x.first()).map(|x| x.pos).or(a.roles.as_ref().map(|_| acc.pos))),
-        ("tag", a.tag.as_ref().map(|x| x.pos)),
-        ("tags", a.tags.as_ref().and_then(|x| x.first()).map(|x| x.pos).or(a.tags.as_ref().map(|_| acc.pos))),
+        ("host", spec.host.as_ref().map(|x| x.pos)),
+        (
+            "hosts",
+            spec.hosts
+                .as_ref()
+                .and_then(|x| x.first())
+                .map(|x| x.pos)
+                .or(spec.hosts.as_ref().map(|_| acc.pos)),
+        ),
+        ("role", spec.role.as_ref().map(|x| x.pos)),
+        (
+            "roles",
+            spec.roles
+                .as_ref()
+                .and_then(|x| x.first())
+                .map(|x| x.pos)
+                .or(spec.roles.as_ref().map(|_| acc.pos)),
+        ),
+        ("tag", spec.tag.as_ref().map(|x| x.pos)),
+        (
+            "tags",
+            spec.tags
+                .as_ref()
+                .and_then(|x| x.first())
+                .map(|x| x.pos)
+                .or(spec.tags.as_ref().map(|_| acc.pos)),
+        ),
     ]
     .into_iter()
     .filter_map(|(k, p)| p.map(|p| (k, p)))
     .collect();
     match selectors.as_slice() {
         [] => {
-            return Err(problem(acc.pos, &path, format!("accessory `{acc_name}` has no host selector"))
-                .hint("set exactly one of `host`, `hosts`, `role`, `roles`, `tag`, `tags`"));
+            return Err(problem(
+                acc.pos,
+                &path,
+                format!("accessory `{acc_name}` has no host selector"),
+            )
+            .hint("set exactly one of `host`, `hosts`, `role`, `roles`, `tag`, `tags`"));
         }
         [_] => {}
         [(a1, _), (a2, p2), ..] => {
-            return Err(problem(*p2, format!("{path}.{a2}"), format!("accessory `{acc_name}` sets both `{a1}` and `{a2}`"))
-                .hint("set exactly one of `host`, `hosts`, `role`, `roles`, `tag`, `tags`"));
+            return Err(problem(
+                *p2,
+                format!("{path}.{a2}"),
+                format!("accessory `{acc_name}` sets both `{a1}` and `{a2}`"),
+            )
+            .hint("set exactly one of `host`, `hosts`, `role`, `roles`, `tag`, `tags`"));
         }
     }
-    let one_or_list = |one: &Option<Sp<String>>, many: &Option<Vec<Sp<String>>>| -> Vec<Sp<String>> {
-        one.iter().cloned().chain(many.iter().flatten().cloned()).collect()
-    };
+    let one_or_list =
+        |one: &Option<Sp<String>>, many: &Option<Vec<Sp<String>>>| -> Vec<Sp<String>> {
+            one.iter()
+                .cloned()
+                .chain(many.iter().flatten().cloned())
+                .collect()
+        };
     let mut hosts: Vec<HostName> = Vec::new();
     let push = |hosts: &mut Vec<HostName>, h: &HostName| {
         if !hosts.contains(h) {
             hosts.push(h.clone());
         }
     };
-    let selector = if a.host.is_some() || a.hosts.is_some() {
-        let list = one_or_list(&a.host, &a.hosts);
+    let selector = if spec.host.is_some() || spec.hosts.is_some() {
+        let list = one_or_list(&spec.host, &spec.hosts);
         let mut names = Vec::new();
         for h in &list {
             let hn: HostName = parse_sp(h, &format!("{path}.host"))?;
@@ -1141,15 +1576,23 @@ fn accessory(
             names.push(hn);
         }
         HostSelector::Hosts(names)
-    } else if a.role.is_some() || a.roles.is_some() {
-        let list = one_or_list(&a.role, &a.roles);
+    } else if spec.role.is_some() || spec.roles.is_some() {
+        let list = one_or_list(&spec.role, &spec.roles);
         let mut names = Vec::new();
         for r in &list {
             let rn: RoleName = parse_sp(r, &format!("{path}.role"))?;
             let Some(role) = roles.iter().find(|x| x.name == rn) else {
                 let known: Vec<&str> = roles.iter().map(|x| x.name.as_str()).collect();
-                let hint = suggest(rn.as_str(), &known).map_or_else(|| format!("roles defined: {}", known.join(", ")), |s| format!("did you mean `{s}`?"));
-                return Err(problem(r.pos, format!("{path}.role"), format!("role `{rn}` is not defined in `servers`")).hint(hint));
+                let hint = suggest(rn.as_str(), &known).map_or_else(
+                    || format!("roles defined: {}", known.join(", ")),
+                    |s| format!("did you mean `{s}`?"),
+                );
+                return Err(problem(
+                    r.pos,
+                    format!("{path}.role"),
+                    format!("role `{rn}` is not defined in `servers`"),
+                )
+                .hint(hint));
             };
             for h in &role.hosts {
                 push(&mut hosts, &h.host);
@@ -1158,34 +1601,69 @@ fn accessory(
         }
         HostSelector::Roles(names)
     } else {
-        let list = one_or_list(&a.tag, &a.tags);
+        let list = one_or_list(&spec.tag, &spec.tags);
         let mut names = Vec::new();
         for t in &list {
             let tn: TagName = parse_sp(t, &format!("{path}.tag"))?;
             let before = hosts.len();
-            for h in roles.iter().flat_map(|r| &r.hosts).filter(|h| h.tags.contains(&tn)) {
+            for h in roles
+                .iter()
+                .flat_map(|r| &r.hosts)
+                .filter(|h| h.tags.contains(&tn))
+            {
                 push(&mut hosts, &h.host);
             }
-            if hosts.len() == before && !roles.iter().flat_map(|r| &r.hosts).any(|h| h.tags.contains(&tn)) {
-                return Err(problem(t.pos, format!("{path}.tag"), format!("no host has the tag `{tn}`")));
+            if hosts.len() == before
+                && !roles
+                    .iter()
+                    .flat_map(|r| &r.hosts)
+                    .any(|h| h.tags.contains(&tn))
+            {
+                return Err(problem(
+                    t.pos,
+                    format!("{path}.tag"),
+                    format!("no host has the tag `{tn}`"),
+                ));
             }
             names.push(tn);
         }
         HostSelector::Tags(names)
     };
-    let port = a.port.as_ref().map(|p| accessory_port(&Sp { value: p.value.0.clone(), pos: p.pos }, &format!("{path}.port"))).transpose()?;
-    let env = match &a.env {
+    let port = spec
+        .port
+        .as_ref()
+        .map(|p| {
+            accessory_port(
+                &Sp {
+                    value: p.value.0.clone(),
+                    pos: p.pos,
+                },
+                &format!("{path}.port"),
+            )
+        })
+        .transpose()?;
+    let env = match &spec.env {
         Some(e) => {
             if let Some((k, _)) = &e.value.tags {
-                return Err(problem(k.pos, format!("{path}.env.tags"), "`tags` is only allowed in the root `env`"));
+                return Err(problem(
+                    k.pos,
+                    format!("{path}.env.tags"),
+                    "`tags` is only allowed in the root `env`",
+                ));
             }
             env_layer(&e.value, &format!("{path}.env"))?
         }
         None => EnvLayer::default(),
     };
-    let volumes = a.volumes.iter().flatten().enumerate().map(|(i, v)| volume(v, &format!("{path}.volumes[{i}]"))).collect::<R<Vec<_>>>()?;
+    let volumes = spec
+        .volumes
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, v)| volume(v, &format!("{path}.volumes[{i}]")))
+        .collect::<R<Vec<_>>>()?;
     let mut directories = Vec::new();
-    for (i, d) in a.directories.iter().flatten().enumerate() {
+    for (i, d) in spec.directories.iter().flatten().enumerate() {
         let p = format!("{path}.directories[{i}]");
         let text = match &d.value {
             raw::PathEntry::Short(s) => s.clone(),
@@ -1194,16 +1672,26 @@ fn accessory(
                 _ => return Err(problem(d.pos, p, "a directory needs `local` and `remote`")),
             },
         };
-        directories.push(volume(&Sp { value: text, pos: d.pos }, &p)?);
+        directories.push(volume(
+            &Sp {
+                value: text,
+                pos: d.pos,
+            },
+            &p,
+        )?);
     }
     let mut files = Vec::new();
-    for (i, f) in a.files.iter().flatten().enumerate() {
+    for (i, f) in spec.files.iter().flatten().enumerate() {
         let p = format!("{path}.files[{i}]");
         let (local, remote, mode, owner) = match &f.value {
             raw::PathEntry::Short(s) => {
                 let mut parts = s.splitn(3, ':');
                 let (Some(l), Some(r)) = (parts.next(), parts.next()) else {
-                    return Err(problem(f.pos, p, format!("file `{}` is not `local:remote`", s.escape_debug())));
+                    return Err(problem(
+                        f.pos,
+                        p,
+                        format!("file `{}` is not `local:remote`", s.escape_debug()),
+                    ));
                 };
                 (l.to_owned(), r.to_owned(), None, None)
             }
@@ -1218,45 +1706,98 @@ fn accessory(
             },
         };
         let local_path = PathBuf::from(&local);
-        if local.is_empty() || local_path.is_absolute() || local_path.components().any(|c| matches!(c, Component::ParentDir)) {
-            return Err(problem(f.pos, p, format!("local file `{}` must be a relative path inside the config root", local.escape_debug())));
+        if local.is_empty()
+            || local_path.is_absolute()
+            || local_path
+                .components()
+                .any(|c| matches!(c, Component::ParentDir))
+        {
+            return Err(problem(
+                f.pos,
+                p,
+                format!(
+                    "local file `{}` must be a relative path inside the config root",
+                    local.escape_debug()
+                ),
+            ));
         }
-        if local.ends_with(".erb") {
-            return Err(problem(f.pos, p, "ERB templates are not supported").hint("commit the rendered file; put secret values in `env.secret`"));
+        if local_path
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("erb"))
+        {
+            return Err(problem(f.pos, p, "ERB templates are not supported")
+                .hint("commit the rendered file; put secret values in `env.secret`"));
         }
         if !remote.starts_with('/') || remote.contains('\0') {
-            return Err(problem(f.pos, p, format!("remote path `{}` must be absolute", remote.escape_debug())));
+            return Err(problem(
+                f.pos,
+                p,
+                format!("remote path `{}` must be absolute", remote.escape_debug()),
+            ));
         }
         if let Some(m) = &mode
             && (!(m.len() == 3 || m.len() == 4) || !m.bytes().all(|b| (b'0'..=b'7').contains(&b)))
         {
-            return Err(problem(f.pos, p, format!("mode `{m}` is not octal like `0644`")));
+            return Err(problem(
+                f.pos,
+                p,
+                format!("mode `{m}` is not octal like `0644`"),
+            ));
         }
-        files.push(AccessoryFile { local: local_path, remote, mode, owner });
+        files.push(AccessoryFile {
+            local: local_path,
+            remote,
+            mode,
+            owner,
+        });
     }
-    let labels = labels(a.labels.as_ref(), &format!("{path}.labels"))?;
-    let (options, restart) = match &a.options {
+    let labels = labels(spec.labels.as_ref(), &format!("{path}.labels"))?;
+    let (options, restart) = match &spec.options {
         Some(o) => options(o, &format!("{path}.options"))?,
         None => (Vec::new(), RestartPolicy::UnlessStopped),
     };
-    let network = match &a.network {
+    let network = match &spec.network {
         Some(n) => {
             if !is_simple_name(&n.value) {
-                return Err(problem(n.pos, format!("{path}.network"), format!("network `{}` is not a simple name", n.value.escape_debug())));
+                return Err(problem(
+                    n.pos,
+                    format!("{path}.network"),
+                    format!("network `{}` is not a simple name", n.value.escape_debug()),
+                ));
             }
             n.value.clone()
         }
         None => "kamal".to_owned(),
     };
-    let registry = a.registry.as_ref().map(|r| registry(r, &format!("{path}.registry"))).transpose()?;
-    let proxy = a.proxy.as_ref().map(|p| proxy(&p.value, &format!("{path}.proxy"))).transpose()?;
+    let registry = spec
+        .registry
+        .as_ref()
+        .map(|r| registry(r, &format!("{path}.registry")))
+        .transpose()?;
+    let proxy = spec
+        .proxy
+        .as_ref()
+        .map(|p| proxy(&p.value, &format!("{path}.proxy")))
+        .transpose()?;
     Ok(Accessory {
         name: acc_name,
         service: acc_service,
         image,
         selector,
         hosts,
-        cmd: a.cmd.as_ref().map(|c| no_nul(&Sp { value: c.value.0.clone(), pos: c.pos }, &format!("{path}.cmd"))).transpose()?,
+        cmd: spec
+            .cmd
+            .as_ref()
+            .map(|c| {
+                no_nul(
+                    &Sp {
+                        value: c.value.0.clone(),
+                        pos: c.pos,
+                    },
+                    &format!("{path}.cmd"),
+                )
+            })
+            .transpose()?,
         port,
         env,
         volumes,
@@ -1274,7 +1815,10 @@ fn accessory(
 /// `3306`, `3306:3306`, `127.0.0.1:3306:3306` (optionally `/tcp` or `/udp`).
 fn accessory_port(p: &Sp<String>, path: &str) -> R<String> {
     let s = &p.value;
-    let body = s.strip_suffix("/tcp").or_else(|| s.strip_suffix("/udp")).unwrap_or(s);
+    let body = s
+        .strip_suffix("/tcp")
+        .or_else(|| s.strip_suffix("/udp"))
+        .unwrap_or(s);
     let parts: Vec<&str> = body.split(':').collect();
     let is_port = |x: &str| x.parse::<u16>().is_ok_and(|n| n > 0);
     let ok = match parts.as_slice() {
@@ -1286,7 +1830,14 @@ fn accessory_port(p: &Sp<String>, path: &str) -> R<String> {
     if ok {
         Ok(s.clone())
     } else {
-        Err(problem(p.pos, path, format!("port `{}` is not `PORT`, `HOST_PORT:PORT` or `IP:HOST_PORT:PORT`", s.escape_debug())))
+        Err(problem(
+            p.pos,
+            path,
+            format!(
+                "port `{}` is not `PORT`, `HOST_PORT:PORT` or `IP:HOST_PORT:PORT`",
+                s.escape_debug()
+            ),
+        ))
     }
 }
 
@@ -1294,18 +1845,47 @@ fn ssh(s: Option<&Sp<raw::Ssh>>, ctx: &mut Ctx<'_>) -> R<Ssh> {
     let mut out = Ssh::default();
     let Some(s) = s else { return Ok(out) };
     let s = &s.value;
-    reject(&s.proxy_command, "ssh.proxy_command", "`ssh.proxy_command` runs a local command to connect and cannot be pinned", "use `ssh.proxy: user@jump-host` instead; its key is pinned like any other host's")?;
+    reject(
+        &s.proxy_command,
+        "ssh.proxy_command",
+        "`ssh.proxy_command` runs a local command to connect and cannot be pinned",
+        "use `ssh.proxy: user@jump-host` instead; its key is pinned like any other host's",
+    )?;
     if let Some(f) = &s.forward_agent
         && f.value
     {
-        return Err(problem(f.pos, "ssh.forward_agent", "agent forwarding is never enabled by writ")
-            .hint("remove `forward_agent`; it would expose your ssh-agent to every host"));
+        return Err(problem(
+            f.pos,
+            "ssh.forward_agent",
+            "agent forwarding is never enabled by writ",
+        )
+        .hint("remove `forward_agent`; it would expose your ssh-agent to every host"));
     }
-    ctx.ignore(&s.keys, "ssh.keys", "writ-exec takes SSH keys from its own --identity flag or ssh-agent");
-    ctx.ignore(&s.keys_only, "ssh.keys_only", "writ-exec takes SSH keys from its own --identity flag or ssh-agent");
-    ctx.ignore(&s.key_data, "ssh.key_data", "writ-exec takes SSH keys from its own --identity flag or ssh-agent");
-    ctx.ignore(&s.config, "ssh.config", "writ-exec never reads OpenSSH config files; everything it uses is in the plan");
-    ctx.ignore(&s.log_level, "ssh.log_level", "writ-exec has its own output options");
+    ctx.ignore(
+        &s.keys,
+        "ssh.keys",
+        "writ-exec takes SSH keys from its own --identity flag or ssh-agent",
+    );
+    ctx.ignore(
+        &s.keys_only,
+        "ssh.keys_only",
+        "writ-exec takes SSH keys from its own --identity flag or ssh-agent",
+    );
+    ctx.ignore(
+        &s.key_data,
+        "ssh.key_data",
+        "writ-exec takes SSH keys from its own --identity flag or ssh-agent",
+    );
+    ctx.ignore(
+        &s.config,
+        "ssh.config",
+        "writ-exec never reads OpenSSH config files; everything it uses is in the plan",
+    );
+    ctx.ignore(
+        &s.log_level,
+        "ssh.log_level",
+        "writ-exec has its own output options",
+    );
     if let Some(u) = &s.user {
         out.user = ssh_user(u, "ssh.user")?;
     }
@@ -1314,19 +1894,38 @@ fn ssh(s: Option<&Sp<raw::Ssh>>, ctx: &mut Ctx<'_>) -> R<Ssh> {
     }
     if let Some(p) = &s.proxy {
         let (user, rest) = match p.value.split_once('@') {
-            Some((u, r)) => (ssh_user(&Sp { value: u.to_owned(), pos: p.pos }, "ssh.proxy")?, r),
+            Some((u, r)) => (
+                ssh_user(
+                    &Sp {
+                        value: u.to_owned(),
+                        pos: p.pos,
+                    },
+                    "ssh.proxy",
+                )?,
+                r,
+            ),
             None => ("root".to_owned(), p.value.as_str()),
         };
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, port)) if !h.contains(':') => {
                 let n = port.parse::<u16>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    problem(p.pos, "ssh.proxy", format!("jump host port `{}` is not 1..65535", port.escape_debug()))
+                    problem(
+                        p.pos,
+                        "ssh.proxy",
+                        format!("jump host port `{}` is not 1..65535", port.escape_debug()),
+                    )
                 })?;
                 (h, n)
             }
             _ => (rest, 22),
         };
-        let host: HostName = parse_sp(&Sp { value: host.to_owned(), pos: p.pos }, "ssh.proxy")?;
+        let host: HostName = parse_sp(
+            &Sp {
+                value: host.to_owned(),
+                pos: p.pos,
+            },
+            "ssh.proxy",
+        )?;
         out.proxy = Some(JumpHost { user, host, port });
     }
     Ok(out)
@@ -1337,12 +1936,17 @@ fn ssh_user(u: &Sp<String>, path: &str) -> R<String> {
     let ok = !s.is_empty()
         && s.len() <= 32
         && (s.as_bytes()[0].is_ascii_lowercase() || s.as_bytes()[0] == b'_')
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
     if ok {
         Ok(s.clone())
     } else {
-        Err(problem(u.pos, path, format!("`{}` is not a valid login name", s.escape_debug()))
-            .hint("use lower-case letters, digits, `_`, `.` and `-`, starting with a letter or `_`"))
+        Err(problem(
+            u.pos,
+            path,
+            format!("`{}` is not a valid login name", s.escape_debug()),
+        )
+        .hint("use lower-case letters, digits, `_`, `.` and `-`, starting with a letter or `_`"))
     }
 }
 
@@ -1352,9 +1956,15 @@ fn boot(b: Option<&Sp<raw::Boot>>) -> R<Boot> {
     if let Some(l) = &b.value.limit {
         let text = l.value.0.trim();
         let limit = if let Some(pct) = text.strip_suffix('%') {
-            pct.parse::<u8>().ok().filter(|p| (1..=100).contains(p)).map(BootLimit::Percent)
+            pct.parse::<u8>()
+                .ok()
+                .filter(|p| (1..=100).contains(p))
+                .map(BootLimit::Percent)
         } else {
-            text.parse::<u32>().ok().and_then(NonZeroU32::new).map(BootLimit::Count)
+            text.parse::<u32>()
+                .ok()
+                .and_then(NonZeroU32::new)
+                .map(BootLimit::Count)
         };
         out.limit = Some(limit.ok_or_else(|| {
             problem(l.pos, "boot.limit", format!("boot limit `{}` must be a number of hosts (at least 1) or a percentage from 1% to 100%", l.value.0.escape_debug()))
@@ -1378,14 +1988,27 @@ mod tests {
         assert_eq!(lifetime("72h"), Some(Duration::from_secs(72 * 3600)));
         assert_eq!(lifetime("1d12h"), Some(Duration::from_secs(36 * 3600)));
         assert_eq!(lifetime("90m"), Some(Duration::from_secs(5400)));
-        for bad in ["", "72", "h", "0m", "30s", "367d", "1w", "-1h", "99999999999d"] {
+        for bad in [
+            "",
+            "72",
+            "h",
+            "0m",
+            "30s",
+            "367d",
+            "1w",
+            "-1h",
+            "99999999999d",
+        ] {
             assert_eq!(lifetime(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn restart_policies_follow_docker() {
-        assert_eq!(restart_policy("on-failure:3"), Some(RestartPolicy::OnFailure(Some(3))));
+        assert_eq!(
+            restart_policy("on-failure:3"),
+            Some(RestartPolicy::OnFailure(Some(3)))
+        );
         assert_eq!(restart_policy("always"), Some(RestartPolicy::Always));
         for bad in ["sometimes", "on-failure:", "on-failure:x", "Always"] {
             assert_eq!(restart_policy(bad), None, "{bad}");
