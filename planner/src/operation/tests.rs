@@ -206,7 +206,10 @@ fn image_digest_pins_every_pull_run_and_tag() {
     let p = build(&c, &Operation::Deploy, &i).unwrap();
     let pinned = format!("registry.example.com/dhh/app@{digest}");
     for cmd in commands(&p) {
-        assert!(!cmd.contains("dhh/app:123"), "{cmd}");
+        assert!(
+            !cmd.contains("dhh/app:123") || cmd.starts_with("docker tag"),
+            "{cmd}"
+        );
         if cmd.starts_with("docker pull")
             || cmd.starts_with("docker run")
             || cmd.starts_with("docker tag")
@@ -219,6 +222,9 @@ fn image_digest_pins_every_pull_run_and_tag() {
             .iter()
             .any(|c| c.starts_with("docker image rm"))
     );
+    // Tagged with the version too, so a later rollback to it finds `repo:version`.
+    let tag = format!("docker tag {pinned} registry.example.com/dhh/app:123");
+    assert!(commands(&p).contains(&tag.as_str()));
     i.image_digest = Some("sha256:ABC".into());
     assert!(
         build(&c, &Operation::Deploy, &i)

@@ -273,7 +273,8 @@ impl<'a, 'c> ImageSteps<'a, 'c> {
     }
 
     /// Pull the image (dropping a stale copy of a mutable tag first) and check its `service`
-    /// label, as Kamal does.
+    /// label, as Kamal does. An image pinned by digest is also tagged `repo:<version>`, the
+    /// name Kamal uses and `rollback` boots from.
     pub fn pull_image(&self, steps: &mut Vec<Step>) -> Result<(), Error> {
         let image = self.ctx.image();
         if self.ctx.image_digest.is_none() {
@@ -291,6 +292,17 @@ impl<'a, 'c> ImageSteps<'a, 'c> {
                 &[v(&image), v(self.ctx.config.service.as_str())],
             )?,
         );
+        if self.ctx.image_digest.is_some() {
+            let tag = format!(
+                "{}:{}",
+                self.ctx.config.image_repository(),
+                self.ctx.version
+            );
+            push(
+                steps,
+                self.ctx.step("app.j2", "tag_image", &[v(&image), v(tag)])?,
+            );
+        }
         Ok(())
     }
 
@@ -300,7 +312,7 @@ impl<'a, 'c> ImageSteps<'a, 'c> {
             steps,
             self.ctx.step(
                 "app.j2",
-                "tag_latest",
+                "tag_image",
                 &[v(self.ctx.image()), v(self.ctx.latest())],
             )?,
         );
