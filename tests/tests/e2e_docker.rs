@@ -1,0 +1,282 @@
+//! End to end with real parts: the example app's config (examples/hey, caddy driver) →
+//! `writ plan` → `writ sign` ×2 → `writ-exec apply` over a real sshd on loopback to the real
+//! dockerd, pulling from a real registry with basic auth; then `curl` through Caddy sees v1,
+//! a deploy of v2 serves v2, and a rollback serves v1 again. The registry password and the
+//! app's secret env reach the host only on stdin: neither is in a plan, the review, the
+//! executor's output, the audit log or any command the host received.
+//! Needs `scripts/e2e-env` (dockerd, registry, images); fails, never skips, without it.
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use writ_tests::docker_env::{DockerEnv, curl_until, docker_ok, reset_host, writ_bin};
+use writ_tests::world::{DESTINATION, World, text};
+
+/// The proxy host the site answers for (`proxy.host`); curl sends it as `Host:`.
+const SITE: &str = "hey.e2e.test";
+/// The caddy driver publishes the proxy on the host's port 80.
+const PROXY_PORT: u16 = 80;
+
+/// examples/hey/config/deploy.yml adjusted to the test host: the local registry, `ssh.user`
+/// root on the sshd's port, a proxy host, the caddy driver, a 1 s readiness delay.
+fn deploy_yml(env: &DockerEnv, ssh_port: u16) -> String {
+    let example = std::fs::read_to_string(repo_root().join("examples/hey/config/deploy.yml"))
+        .expect("examples/hey/config/deploy.yml");
+    assert!(
+        example.contains("server: registry.example.com") && example.contains("user: deploy"),
+        "examples/hey/config/deploy.yml changed shape; update the e2e adjustments"
+    );
+    let yml = example
+        .replace("image: acme/hey", &format!("image: {}", env.image))
+        .replace(
+            "server: registry.example.com",
+            &format!("server: {}", env.registry),
+        )
+        .replace(
+            "username: acme-deploy",
+            &format!("username: {}", env.registry_user),
+        )
+        .replace(
+            "  app_port: 8080",
+            &format!("  app_port: 8080\n  host: {SITE}"),
+        )
+        .replace(
+            "  user: deploy",
+            &format!("  user: root\n  port: {ssh_port}"),
+        )
+        .replace(
+            "  plan_lifetime: 72h",
+            "  plan_lifetime: 1h\n  proxy: caddy",
+        );
+    format!("{yml}\nreadiness_delay: 1\n")
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned()
+}
+
+/// The app's config directory, as a user of writ would have it.
+struct App {
+    root: PathBuf,
+}
+
+impl App {
+    fn new(world: &World, env: &DockerEnv) -> Self {
+        let root = world.dir.path().join("app");
+        let config = root.join("config");
+        std::fs::create_dir_all(&config).unwrap();
+        let host = &world.hosts[0];
+        std::fs::write(config.join("deploy.yml"), deploy_yml(env, host.port)).unwrap();
+        std::fs::write(
+            config.join(format!("deploy.{DESTINATION}.yml")),
+            "servers:\n  web:\n    hosts:\n      - 127.0.0.1\n",
+        )
+        .unwrap();
+        std::fs::write(
+            config.join("known_hosts"),
+            format!("[127.0.0.1]:{} {}\n", host.port, host.host_key),
+        )
+        .unwrap();
+        Self { root }
+    }
+
+    fn plan_path(&self) -> PathBuf {
+        self.root.join(format!("plans/{DESTINATION}.plan"))
+    }
+
+    /// `writ plan ARGS -d production` in the app root (created a minute ago, so the
+    /// executor's clock sees it as current).
+    fn plan(&self, args: &[&str], secrets: &[&str]) -> String {
+        let created = jiff::Timestamp::now().as_second() - 60;
+        let out = Command::new(writ_bin())
+            .arg("plan")
+            .args(args)
+            .args(["-d", DESTINATION])
+            .current_dir(&self.root)
+            .env("SOURCE_DATE_EPOCH", created.to_string())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "writ plan {args:?}: {}", text(&out));
+        assert_no_secret("writ plan output", &text(&out), secrets);
+        std::fs::read_to_string(self.plan_path()).unwrap()
+    }
+
+    /// `writ sign` with both approvers' keys (fresh signatures for the current plan).
+    fn sign(&self, world: &World) {
+        let sigs = self.root.join(format!("plans/{DESTINATION}.plan.sigs"));
+        let _ = std::fs::remove_dir_all(&sigs);
+        for (who, key) in &world.signers {
+            let out = Command::new(writ_bin())
+                .arg("sign")
+                .arg(self.plan_path())
+                .arg("--key")
+                .arg(key)
+                .args(["--principal", who])
+                .env_remove("WRIT_KEY_PASSPHRASE")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "writ sign as {who}: {}", text(&out));
+        }
+    }
+}
+
+fn assert_no_secret(what: &str, haystack: &str, secrets: &[&str]) {
+    for s in secrets {
+        assert!(
+            !haystack.contains(s),
+            "a secret value leaked into {what}:\n{haystack}"
+        );
+    }
+}
+
+/// Puts the host back to its fresh state however the test ends.
+struct ResetOnDrop(String);
+
+impl Drop for ResetOnDrop {
+    fn drop(&mut self) {
+        reset_host("hey", &self.0);
+    }
+}
+
+fn apply(world: &World, app: &App, env: &DockerEnv, token: &str) -> Output {
+    let out = world.apply(
+        &app.plan_path(),
+        &[],
+        &[
+            ("KAMAL_REGISTRY_PASSWORD", env.registry_password.as_str()),
+            ("HEY_API_TOKEN", token),
+        ],
+    );
+    assert_no_secret(
+        "writ-exec apply output",
+        &text(&out),
+        &[&env.registry_password, token],
+    );
+    assert!(out.status.success(), "writ-exec apply: {}", text(&out));
+    out
+}
+
+fn serves(want: &str) {
+    let body = curl_until(PROXY_PORT, SITE, want, Duration::from_secs(15));
+    assert!(
+        body.contains(want),
+        "curl -H 'Host: {SITE}' http://127.0.0.1:{PROXY_PORT}/ should serve {want:?}, got: {body}\n\
+         proxy logs:\n{}",
+        docker_ok(&["logs", "--tail", "20", "writ-caddy"])
+    );
+}
+
+fn running_app_containers() -> Vec<String> {
+    let names = docker_ok(&[
+        "ps",
+        "--filter",
+        "label=service=hey",
+        "--format",
+        "{{.Names}}",
+    ]);
+    let mut names: Vec<String> = names.lines().map(str::to_owned).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn caddy_deploy_serves_v1_then_v2_then_rolls_back_to_v1_with_secrets_only_on_stdin() {
+    let env = DockerEnv::require();
+    reset_host("hey", &env.repository());
+    let _reset = ResetOnDrop(env.repository());
+    let world = World::new(1);
+    let app = App::new(&world, &env);
+    let token = format!("hey-token-{}", std::process::id());
+    let secrets = [env.registry_password.as_str(), token.as_str()];
+
+    // setup v1 on a fresh host: bootstrap, pull (registry login on stdin), proxy, boot.
+    let plan_v1 = app.plan(&["setup", "--version", "v1"], &secrets);
+    assert!(plan_v1.contains("--password-stdin\n      < secret KAMAL_REGISTRY_PASSWORD\n"));
+    app.sign(&world);
+    apply(&world, &app, &env, &token);
+    serves("hey v1");
+    assert_eq!(running_app_containers(), ["hey-web-production-v1"]);
+
+    // The app's secret reached the container through the 0600 env file, written from stdin.
+    let env_file = world.hosts[0]
+        .home
+        .join(".kamal/apps/hey-production/env/roles/web.env");
+    let mode = std::fs::metadata(&env_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", env_file.display());
+    let container_env = docker_ok(&["exec", "hey-web-production-v1", "/bin/busybox", "env"]);
+    assert!(
+        container_env
+            .lines()
+            .any(|l| l == format!("HEY_API_TOKEN={token}")),
+        "the container lacks HEY_API_TOKEN from the env file"
+    );
+
+    // deploy v2: chained onto the setup plan; the old container is stopped, v2 serves.
+    let plan_v2 = app.plan(&["deploy", "--version", "v2"], &secrets);
+    assert!(plan_v2.contains("\nserial 2\n"), "{plan_v2}");
+    app.sign(&world);
+    apply(&world, &app, &env, &token);
+    serves("hey v2");
+    assert_eq!(running_app_containers(), ["hey-web-production-v2"]);
+
+    // rollback to v1: its stopped container's image is still there; no pull.
+    let plan_rollback = app.plan(&["rollback", "v1"], &secrets);
+    assert!(!plan_rollback.contains("docker pull"), "{plan_rollback}");
+    app.sign(&world);
+    apply(&world, &app, &env, &token);
+    serves("hey v1");
+    assert_eq!(running_app_containers(), ["hey-web-production-v1"]);
+
+    // app stop takes v1 out of the proxy and stops it; app start brings it back.
+    let plan_stop = app.plan(&["app", "stop", "--version", "v1"], &secrets);
+    app.sign(&world);
+    apply(&world, &app, &env, &token);
+    assert_eq!(running_app_containers(), Vec::<String>::new());
+    let body = curl_until(PROXY_PORT, SITE, "never", Duration::from_millis(0));
+    assert!(
+        !body.contains("hey v"),
+        "a stopped app still answers: {body}"
+    );
+    let plan_start = app.plan(&["app", "start", "--version", "v1"], &secrets);
+    app.sign(&world);
+    apply(&world, &app, &env, &token);
+    serves("hey v1");
+
+    // proxy reboot recreates the Caddy container; the routes live in the site files.
+    let plan_reboot = app.plan(&["proxy", "reboot", "--version", "v1"], &secrets);
+    app.sign(&world);
+    apply(&world, &app, &env, &token);
+    serves("hey v1");
+    assert_eq!(running_app_containers(), ["hey-web-production-v1"]);
+
+    // No secret value in any plan, the audit log or any command the host received.
+    for (name, plan) in [
+        ("v1", &plan_v1),
+        ("v2", &plan_v2),
+        ("rollback", &plan_rollback),
+        ("app stop", &plan_stop),
+        ("app start", &plan_start),
+        ("proxy reboot", &plan_reboot),
+    ] {
+        assert_no_secret(&format!("the {name} plan"), plan, &secrets);
+    }
+    let audit = std::fs::read_to_string(world.audit_file()).unwrap();
+    assert_no_secret("the audit log", &audit, &secrets);
+    let commands = world.hosts[0].commands();
+    assert!(commands.iter().any(|c| c.starts_with("docker login ")));
+    assert_no_secret("the host's commands", &commands.join("\n"), &secrets);
+    let verify = world.writ_exec(
+        &["audit", "verify", &world.audit_file().display().to_string()],
+        &[],
+    );
+    assert!(verify.status.success(), "audit verify: {}", text(&verify));
+}
