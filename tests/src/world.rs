@@ -103,7 +103,12 @@ impl World {
                 templates: Sha256Digest([2; 32]),
                 commit: None,
             },
-            hosts: self.hosts.iter().map(|h| h.plan_host("root")).collect(),
+            hosts: {
+                // The format wants hosts sorted by name (web-10 before web-2).
+                let mut hosts: Vec<_> = self.hosts.iter().map(|h| h.plan_host("root")).collect();
+                hosts.sort_by(|a, b| a.name.cmp(&b.name));
+                hosts
+            },
             phases: Vec::new(),
         }
     }
