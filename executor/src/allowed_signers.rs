@@ -97,15 +97,16 @@ pub struct AllowedSigners {
 impl AllowedSigners {
     /// Read and parse the file at `path`.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let bytes = crate::input::read_capped(path, MAX_ALLOWED_SIGNERS_BYTES).map_err(|e| match e {
-            Error::TooLarge { .. } => Error::AllowedSigners {
-                path: path.to_owned(),
-                line: 1,
-                col: 1,
-                message: format!("file is over {MAX_ALLOWED_SIGNERS_BYTES} bytes"),
-            },
-            other => other,
-        })?;
+        let bytes =
+            crate::input::read_capped(path, MAX_ALLOWED_SIGNERS_BYTES).map_err(|e| match e {
+                Error::TooLarge { .. } => Error::AllowedSigners {
+                    path: path.to_owned(),
+                    line: 1,
+                    col: 1,
+                    message: format!("file is over {MAX_ALLOWED_SIGNERS_BYTES} bytes"),
+                },
+                other => other,
+            })?;
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             let before = &bytes[..e.valid_up_to()];
             let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
@@ -194,7 +195,11 @@ impl<'a> Cursor<'a> {
         let mut quoted = None;
         while let Some(&b) = bytes.get(self.pos) {
             if b == b'"' {
-                quoted = if quoted.is_some() { None } else { Some(self.pos) };
+                quoted = if quoted.is_some() {
+                    None
+                } else {
+                    Some(self.pos)
+                };
             } else if quoted.is_none() && (b == b' ' || b == b'\t') {
                 break;
             }
@@ -212,10 +217,7 @@ fn parse_line(line: &str) -> Result<Option<Entry>, LineError> {
         .char_indices()
         .find(|(_, c)| c.is_control() && *c != '\t')
     {
-        return Err((
-            i + 1,
-            format!("control character U+{:04X}", u32::from(c)),
-        ));
+        return Err((i + 1, format!("control character U+{:04X}", u32::from(c))));
     }
     let mut cur = Cursor { line, pos: 0 };
     cur.skip_space();
@@ -310,7 +312,7 @@ fn parse_principals(col: usize, field: &str) -> Result<Vec<String>, LineError> {
         }
         if let Some((i, c)) = p
             .char_indices()
-            .find(|(_, c)| *c == '"' || !(c.is_ascii_graphic() || !c.is_ascii()))
+            .find(|(_, c)| *c == '"' || !c.is_ascii_graphic())
         {
             return Err((at + i, format!("character `{c}` in principal `{p}`")));
         }
@@ -404,7 +406,12 @@ fn dequote<'a>(col: usize, value: Option<&'a str>, name: &str) -> Result<&'a str
         .strip_prefix('"')
         .and_then(|v| v.strip_suffix('"'))
         .filter(|_| v.len() >= 2)
-        .ok_or_else(|| (col, format!("the value of `{name}` must be in double quotes")))?;
+        .ok_or_else(|| {
+            (
+                col,
+                format!("the value of `{name}` must be in double quotes"),
+            )
+        })?;
     if let Some(i) = inner.find(['"', '\\']) {
         return Err((col + 1 + i, format!("quote or backslash inside `{name}`")));
     }
@@ -504,10 +511,7 @@ mod tests {
         assert!(b.allows_namespace("writ-plan:production"));
         assert!(!b.allows_namespace("writ-plan:prod-eu"));
         assert!(!b.allows_namespace("writ-plan:staging"));
-        assert_eq!(
-            b.valid_after,
-            Some("2026-01-01T00:00:00Z".parse().unwrap())
-        );
+        assert_eq!(b.valid_after, Some("2026-01-01T00:00:00Z".parse().unwrap()));
         assert_eq!(
             b.valid_before,
             Some("2027-12-31T23:59:00Z".parse().unwrap())
@@ -538,7 +542,8 @@ mod tests {
     #[test]
     fn rejects_bad_lines_with_line_and_column() {
         let k = KEY;
-        let cases: Vec<(String, usize, usize, &str)> = vec![
+        let cases: Vec<(String, usize, usize, &str)> =
+            vec![
             (format!("a@x cert-authority {k}"), 1, 5, "cert-authority"),
             (format!("a@x no-touch-required {k}"), 1, 5, "unknown option"),
             (format!("a@x namespaces=\"x\",verify-required {k}"), 1, 20, "unknown option"),
@@ -571,8 +576,9 @@ mod tests {
                 13,
                 "invalid ssh-rsa key",
             ),
-            (format!("a@x namespaces=\"x\""), 1, 19, "expected a key type after the options"),
+            ("a@x namespaces=\"x\"".into(), 1, 19, "expected a key type after the options"),
             (format!("a@x\u{7} {k}"), 1, 4, "control character"),
+            (format!("al\u{202e}ce@x {k}"), 1, 3, "character"),
         ];
         let mut failures = Vec::new();
         for (text, line, col, needle) in cases {
@@ -587,7 +593,10 @@ mod tests {
     #[test]
     fn pattern_lists_follow_openssh() {
         let l = |s: &str| s.split(',').map(str::to_owned).collect::<Vec<_>>();
-        assert!(match_pattern_list("writ-plan:production", &l("writ-plan:*")));
+        assert!(match_pattern_list(
+            "writ-plan:production",
+            &l("writ-plan:*")
+        ));
         assert!(match_pattern_list("abc", &l("a?c")));
         assert!(!match_pattern_list("abcd", &l("a?c")));
         assert!(match_pattern_list("x", &l("*")));

@@ -62,21 +62,23 @@ impl SignatureFile {
 
     /// Read and parse one signature file.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let bytes =
-            crate::input::read_capped(path, MAX_SIGNATURE_BYTES).map_err(|e| match e {
-                Error::TooLarge { .. } => Error::SignatureFile {
-                    path: path.to_owned(),
-                    message: format!("over the {MAX_SIGNATURE_BYTES}-byte limit"),
-                },
-                other => other,
-            })?;
+        let bytes = crate::input::read_capped(path, MAX_SIGNATURE_BYTES).map_err(|e| match e {
+            Error::TooLarge { .. } => Error::SignatureFile {
+                path: path.to_owned(),
+                message: format!("over the {MAX_SIGNATURE_BYTES}-byte limit"),
+            },
+            other => other,
+        })?;
         Self::parse(path, &bytes)
     }
 
     /// OpenSSH `SHA256:` fingerprint of the key inside the signature.
     #[must_use]
     pub fn fingerprint(&self) -> String {
-        self.sig.public_key().fingerprint(HashAlg::Sha256).to_string()
+        self.sig
+            .public_key()
+            .fingerprint(HashAlg::Sha256)
+            .to_string()
     }
 }
 

@@ -151,13 +151,6 @@ impl Policy {
 
         // Union signatures that share a key or a principal; each group is one signer.
         let mut group: Vec<usize> = (0..valid.len()).collect();
-        fn root(g: &mut [usize], mut i: usize) -> usize {
-            while g[i] != i {
-                g[i] = g[g[i]];
-                i = g[i];
-            }
-            i
-        }
         for a in 0..valid.len() {
             for b in 0..a {
                 let (sa, sb) = (&signatures[valid[a].0], &signatures[valid[b].0]);
@@ -196,6 +189,15 @@ impl Policy {
             threshold: self.threshold.get(),
         }
     }
+}
+
+/// Union-find root of `i`, with path halving.
+fn root(g: &mut [usize], mut i: usize) -> usize {
+    while g[i] != i {
+        g[i] = g[g[i]];
+        i = g[i];
+    }
+    i
 }
 
 /// Why a signature file did not count.
@@ -252,9 +254,9 @@ impl fmt::Display for Rejection {
                 }
                 Window::Open => write!(f, "allowed_signers line {line}"),
             },
-            Rejection::BadSignature => {
-                f.write_str("signature does not match these plan bytes (plan changed after signing?)")
-            }
+            Rejection::BadSignature => f.write_str(
+                "signature does not match these plan bytes (plan changed after signing?)",
+            ),
             Rejection::Duplicate { of } => write!(f, "same signer as {of}, counted once"),
         }
     }

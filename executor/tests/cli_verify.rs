@@ -42,8 +42,7 @@ fn signed_copy(dir: &Path, bytes: &[u8], signers: &[&str]) -> PathBuf {
     let sigs = writ_exec::signature::signatures_dir(&plan);
     std::fs::create_dir_all(&sigs).unwrap();
     for who in signers {
-        let text =
-            writ_exec::signature::sign(&common::key(who), "production", bytes).unwrap();
+        let text = writ_exec::signature::sign(&common::key(who), "production", bytes).unwrap();
         std::fs::write(sigs.join(format!("{who}.sig")), text).unwrap();
     }
     plan
@@ -102,7 +101,11 @@ fn wrong_destination_namespace_exits_10_listing_why_each_signature_did_not_count
 #[test]
 fn unknown_signer_is_listed_but_does_not_block() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = signed_copy(dir.path(), &common::sample_bytes(), &["alice", "bob", "mallory"]);
+    let plan = signed_copy(
+        dir.path(),
+        &common::sample_bytes(),
+        &["alice", "bob", "mallory"],
+    );
     verify(&plan, &sample().1, "2", "production")
         .assert()
         .code(0)
@@ -119,7 +122,9 @@ fn garbled_signature_file_exits_11() {
     verify(&plan, &sample().1, "2", "production")
         .assert()
         .code(11)
-        .stderr(predicate::str::contains("signature file").and(predicate::str::contains("bob.sig")));
+        .stderr(
+            predicate::str::contains("signature file").and(predicate::str::contains("bob.sig")),
+        );
 }
 
 #[test]
@@ -128,7 +133,10 @@ fn invalid_allowed_signers_exits_12_with_file_line_and_column() {
     let signers = dir.path().join("allowed_signers");
     std::fs::write(
         &signers,
-        format!("# policy\nalice@example.com cert-authority {}\n", common::public("alice")),
+        format!(
+            "# policy\nalice@example.com cert-authority {}\n",
+            common::public("alice")
+        ),
     )
     .unwrap();
     verify(&sample().0, &signers, "1", "production")
@@ -143,7 +151,10 @@ fn invalid_allowed_signers_exits_12_with_file_line_and_column() {
 #[test]
 fn signed_but_non_canonical_plan_exits_13_naming_the_line() {
     let dir = tempfile::tempdir().unwrap();
-    let text = String::from_utf8(common::sample_bytes()).unwrap().replacen("serial 1", "serial 01", 1);
+    let text =
+        String::from_utf8(common::sample_bytes())
+            .unwrap()
+            .replacen("serial 1", "serial 01", 1);
     let plan = signed_copy(dir.path(), text.as_bytes(), &["alice", "bob"]);
     verify(&plan, &sample().1, "2", "production")
         .assert()
@@ -182,7 +193,9 @@ fn signatures_dir_can_be_given_explicitly() {
     let plan = signed_copy(dir.path(), &common::sample_bytes(), &["alice", "bob"]);
     let elsewhere = dir.path().join("elsewhere");
     std::fs::rename(writ_exec::signature::signatures_dir(&plan), &elsewhere).unwrap();
-    verify(&plan, &sample().1, "2", "production").assert().code(10);
+    verify(&plan, &sample().1, "2", "production")
+        .assert()
+        .code(10);
     verify(&plan, &sample().1, "2", "production")
         .arg("--signatures")
         .arg(&elsewhere)
@@ -195,14 +208,21 @@ fn usage_errors_exit_2() {
     let (plan, signers) = sample();
     verify(&plan, &signers, "0", "production").assert().code(2);
     cmd().arg("verify").arg(&plan).assert().code(2);
-    verify(&plan, &signers, "2", "prod/uction").assert().code(12);
+    verify(&plan, &signers, "2", "prod/uction")
+        .assert()
+        .code(12);
 }
 
 #[test]
 fn missing_plan_file_exits_74() {
     let (_, signers) = sample();
-    verify(Path::new("/nonexistent/x.plan"), &signers, "1", "production")
-        .assert()
-        .code(74)
-        .stderr(predicate::str::contains("/nonexistent/x.plan"));
+    verify(
+        Path::new("/nonexistent/x.plan"),
+        &signers,
+        "1",
+        "production",
+    )
+    .assert()
+    .code(74)
+    .stderr(predicate::str::contains("/nonexistent/x.plan"));
 }

@@ -38,7 +38,17 @@ fn ssh_keygen(args: &[&str], stdin: Option<&[u8]>) -> (bool, String) {
 fn keygen(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
     let (ok, out) = ssh_keygen(
-        &["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path.to_str().unwrap()],
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            name,
+            "-f",
+            path.to_str().unwrap(),
+        ],
         None,
     );
     assert!(ok, "{out}");
@@ -61,7 +71,14 @@ fn ssh_keygen_signatures_verify_in_writ_unchanged() {
     std::fs::create_dir(&sigs_dir).unwrap();
     // alice with the default hash (sha512), bob with sha256: both are valid SSHSIG.
     for (key, extra) in [(&alice, None), (&bob, Some("hashalg=sha256"))] {
-        let mut args = vec!["-Y", "sign", "-f", key.to_str().unwrap(), "-n", "writ-plan:production"];
+        let mut args = vec![
+            "-Y",
+            "sign",
+            "-f",
+            key.to_str().unwrap(),
+            "-n",
+            "writ-plan:production",
+        ];
         if let Some(o) = extra {
             args.extend(["-O", o]);
         }
@@ -69,20 +86,27 @@ fn ssh_keygen_signatures_verify_in_writ_unchanged() {
         let (ok, out) = ssh_keygen(&args, None);
         assert!(ok, "{out}");
         let name = key.file_name().unwrap().to_str().unwrap();
-        std::fs::rename(plan.with_extension("plan.sig"), sigs_dir.join(format!("{name}.sig")))
-            .unwrap();
+        std::fs::rename(
+            plan.with_extension("plan.sig"),
+            sigs_dir.join(format!("{name}.sig")),
+        )
+        .unwrap();
     }
     let text = format!(
         "alice@example.com namespaces=\"writ-plan:production\" {}\nbob@example.com {}\n",
         pubkey(&alice),
         pubkey(&bob)
     );
-    let v = writ_exec::verify::verify_file(&plan, &sigs_dir, &policy(&text, 2, "production"), now())
-        .unwrap();
+    let v =
+        writ_exec::verify::verify_file(&plan, &sigs_dir, &policy(&text, 2, "production"), now())
+            .unwrap();
     let who: Vec<_> = v.signers().iter().map(|s| s.principal.as_str()).collect();
     assert_eq!(who, ["alice@example.com", "bob@example.com"]);
     // The fingerprints writ shows are the ones ssh-keygen shows.
-    let (ok, out) = ssh_keygen(&["-l", "-f", alice.with_extension("pub").to_str().unwrap()], None);
+    let (ok, out) = ssh_keygen(
+        &["-l", "-f", alice.with_extension("pub").to_str().unwrap()],
+        None,
+    );
     assert!(ok && out.contains(&v.signers()[0].fingerprint), "{out}");
 }
 
@@ -98,7 +122,11 @@ fn writ_signatures_pass_ssh_keygen_verify_with_the_same_allowed_signers() {
     );
     std::fs::write(&allowed, &text).unwrap();
     let sig_path = dir.path().join("alice.sig");
-    std::fs::write(&sig_path, signature::sign(&key, "production", &bytes).unwrap()).unwrap();
+    std::fs::write(
+        &sig_path,
+        signature::sign(&key, "production", &bytes).unwrap(),
+    )
+    .unwrap();
     let verify_args = |ns: &str| {
         vec![
             "-Y".to_owned(),
@@ -118,11 +146,14 @@ fn writ_signatures_pass_ssh_keygen_verify_with_the_same_allowed_signers() {
     let args = verify_args("writ-plan:production");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (ok, out) = ssh_keygen(&args, Some(&bytes));
-    assert!(ok && out.contains("Good \"writ-plan:production\" signature"), "{out}");
+    assert!(
+        ok && out.contains("Good \"writ-plan:production\" signature"),
+        "{out}"
+    );
     // writ agrees, with the file it parses itself.
     let signers = writ_exec::allowed_signers::AllowedSigners::load(&allowed).unwrap();
-    let p = writ_exec::trust::Policy::new(signers, std::num::NonZeroUsize::MIN, "production")
-        .unwrap();
+    let p =
+        writ_exec::trust::Policy::new(signers, std::num::NonZeroUsize::MIN, "production").unwrap();
     let s = SignatureFile::load(&sig_path).unwrap();
     assert!(verify(bytes.clone(), std::slice::from_ref(&s), &p, now()).is_ok());
 
@@ -165,7 +196,15 @@ fn writ_signature_text_is_what_ssh_keygen_writes() {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let (ok, out) = ssh_keygen(
-        &["-Y", "sign", "-f", key.to_str().unwrap(), "-n", "writ-plan:production", plan.to_str().unwrap()],
+        &[
+            "-Y",
+            "sign",
+            "-f",
+            key.to_str().unwrap(),
+            "-n",
+            "writ-plan:production",
+            plan.to_str().unwrap(),
+        ],
         None,
     );
     assert!(ok, "{out}");

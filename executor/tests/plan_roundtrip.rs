@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 use ssh_key::private::Ed25519Keypair;
 use writ_exec::plan::{
-    Host, HostKey, HostSteps, Phase, Plan, Previous, Sha256Digest, Source, Stdin, Step, Strategy as Schedule,
-    decode, encode,
+    Host, HostKey, HostSteps, Phase, Plan, Previous, Sha256Digest, Source, Stdin, Step,
+    Strategy as Schedule, decode, encode,
 };
 
 fn key_pool() -> Vec<HostKey> {
@@ -55,9 +55,8 @@ fn stdin() -> impl Strategy<Value = Option<Stdin>> {
     prop_oneof![
         Just(None),
         secret_name().prop_map(|s| Some(Stdin::Secret(s))),
-        prop::collection::btree_map(secret_name(), secret_name(), 1..3).prop_map(|m| Some(
-            Stdin::EnvFile(m.into_iter().collect())
-        )),
+        prop::collection::btree_map(secret_name(), secret_name(), 1..3)
+            .prop_map(|m| Some(Stdin::EnvFile(m.into_iter().collect()))),
     ]
 }
 
@@ -100,7 +99,12 @@ fn plan() -> impl Strategy<Value = Plan> {
         )
     });
     let header = (
-        (name(), name(), "[a-z]{1,6}( [a-z0-9]{1,6}){0,2}", "[a-z0-9][a-z0-9.+_-]{0,8}"),
+        (
+            name(),
+            name(),
+            "[a-z]{1,6}( [a-z0-9]{1,6}){0,2}",
+            "[a-z0-9][a-z0-9.+_-]{0,8}",
+        ),
         (1u64..1000, digest()),
         (0i64..4_000_000_000, 1i64..10_000_000),
         (digest(), digest(), prop::option::of("[0-9a-f]{7,40}")),
@@ -140,8 +144,12 @@ fn plan() -> impl Strategy<Value = Plan> {
             (Just(header), Just(hosts), phases)
         })
         .prop_map(|(header, hosts, phases)| {
-            let ((service, destination, operation, version), (serial, prev), (created, life), (config, templates, commit)) =
-                header;
+            let (
+                (service, destination, operation, version),
+                (serial, prev),
+                (created, life),
+                (config, templates, commit),
+            ) = header;
             let phases = phases
                 .into_iter()
                 .map(|(name, strategy, order, take, steps)| Phase {

@@ -25,8 +25,17 @@ fn reasons(e: &Error) -> Vec<Rejection> {
 #[test]
 fn two_allowed_signers_meet_a_threshold_of_two() {
     let bytes = sample_bytes();
-    let sigs = [sig("alice", "production", &bytes), sig("bob", "production", &bytes)];
-    let v = verify(bytes.clone(), &sigs, &policy(&signers_text(), 2, "production"), now()).unwrap();
+    let sigs = [
+        sig("alice", "production", &bytes),
+        sig("bob", "production", &bytes),
+    ];
+    let v = verify(
+        bytes.clone(),
+        &sigs,
+        &policy(&signers_text(), 2, "production"),
+        now(),
+    )
+    .unwrap();
     assert_eq!(v.bytes(), &bytes[..]);
     assert_eq!(v.id(), writ_exec::plan::plan_id(&bytes));
     let who: Vec<_> = v.signers().iter().map(|s| s.principal.as_str()).collect();
@@ -39,8 +48,13 @@ fn two_allowed_signers_meet_a_threshold_of_two() {
 fn below_threshold_lists_who_signed_and_how_many_are_missing() {
     let bytes = sample_bytes();
     let sigs = [sig("alice", "production", &bytes)];
-    let err = verify(bytes.clone(), &sigs, &policy(&signers_text(), 3, "production"), now())
-        .unwrap_err();
+    let err = verify(
+        bytes.clone(),
+        &sigs,
+        &policy(&signers_text(), 3, "production"),
+        now(),
+    )
+    .unwrap_err();
     assert_eq!(err.exit_code(), 10);
     let fp = sigs[0].fingerprint();
     assert_eq!(
@@ -55,8 +69,17 @@ fn below_threshold_lists_who_signed_and_how_many_are_missing() {
 #[test]
 fn staging_signature_does_not_count_on_a_production_plan() {
     let bytes = sample_bytes();
-    let sigs = [sig("alice", "production", &bytes), sig("bob", "staging", &bytes)];
-    let err = verify(bytes, &sigs, &policy(&signers_text(), 2, "production"), now()).unwrap_err();
+    let sigs = [
+        sig("alice", "production", &bytes),
+        sig("bob", "staging", &bytes),
+    ];
+    let err = verify(
+        bytes,
+        &sigs,
+        &policy(&signers_text(), 2, "production"),
+        now(),
+    )
+    .unwrap_err();
     assert_eq!(
         reasons(&err),
         [Rejection::WrongNamespace {
@@ -70,8 +93,17 @@ fn staging_signature_does_not_count_on_a_production_plan() {
 #[test]
 fn key_restricted_to_staging_by_allowed_signers_does_not_count_for_production() {
     let bytes = sample_bytes();
-    let sigs = [sig("alice", "production", &bytes), sig("carol", "production", &bytes)];
-    let err = verify(bytes, &sigs, &policy(&signers_text(), 2, "production"), now()).unwrap_err();
+    let sigs = [
+        sig("alice", "production", &bytes),
+        sig("carol", "production", &bytes),
+    ];
+    let err = verify(
+        bytes,
+        &sigs,
+        &policy(&signers_text(), 2, "production"),
+        now(),
+    )
+    .unwrap_err();
     assert_eq!(reasons(&err), [Rejection::NamespaceNotAllowed { line: 3 }]);
 }
 
@@ -92,11 +124,23 @@ fn key_outside_its_validity_window_does_not_count() {
     let err = verify(bytes.clone(), &sigs, &policy(&text, 2, "production"), now()).unwrap_err();
     let r = reasons(&err);
     assert!(
-        matches!(r[0], Rejection::OutsideWindow { line: 2, window: writ_exec::allowed_signers::Window::Expired(_) }),
+        matches!(
+            r[0],
+            Rejection::OutsideWindow {
+                line: 2,
+                window: writ_exec::allowed_signers::Window::Expired(_)
+            }
+        ),
         "{r:?}"
     );
     assert!(
-        matches!(r[1], Rejection::OutsideWindow { line: 3, window: writ_exec::allowed_signers::Window::NotYetValid(_) }),
+        matches!(
+            r[1],
+            Rejection::OutsideWindow {
+                line: 3,
+                window: writ_exec::allowed_signers::Window::NotYetValid(_)
+            }
+        ),
         "{r:?}"
     );
     // The same signatures count at a time inside both windows: the executor's clock decides.
@@ -112,11 +156,23 @@ fn expired_plan_is_refused_after_its_signatures_check_out() {
     p.created = "2026-01-01T00:00:00Z".parse().unwrap();
     p.expires = "2026-01-02T00:00:00Z".parse().unwrap();
     let bytes = encode(&p);
-    let sigs = [sig("alice", "production", &bytes), sig("bob", "production", &bytes)];
-    let err = verify(bytes, &sigs, &policy(&signers_text(), 2, "production"), now()).unwrap_err();
+    let sigs = [
+        sig("alice", "production", &bytes),
+        sig("bob", "production", &bytes),
+    ];
+    let err = verify(
+        bytes,
+        &sigs,
+        &policy(&signers_text(), 2, "production"),
+        now(),
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::PlanExpired { .. }), "{err}");
     assert_eq!(err.exit_code(), 15);
-    assert!(err.to_string().contains("expired at 2026-01-02T00:00:00Z"), "{err}");
+    assert!(
+        err.to_string().contains("expired at 2026-01-02T00:00:00Z"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -125,8 +181,17 @@ fn plan_for_another_destination_is_refused_even_when_signed_for_ours() {
     p.destination = "staging".into();
     let bytes = encode(&p);
     // Signed with the production namespace, so the signatures count; the header still decides.
-    let sigs = [sig("alice", "production", &bytes), sig("bob", "production", &bytes)];
-    let err = verify(bytes, &sigs, &policy(&signers_text(), 2, "production"), now()).unwrap_err();
+    let sigs = [
+        sig("alice", "production", &bytes),
+        sig("bob", "production", &bytes),
+    ];
+    let err = verify(
+        bytes,
+        &sigs,
+        &policy(&signers_text(), 2, "production"),
+        now(),
+    )
+    .unwrap_err();
     assert!(
         matches!(&err, Error::WrongDestination { expected, found } if expected == "production" && found == "staging"),
         "{err}"
@@ -137,14 +202,30 @@ fn plan_for_another_destination_is_refused_even_when_signed_for_ours() {
 #[test]
 fn unknown_signer_is_reported_and_not_counted() {
     let bytes = sample_bytes();
-    let sigs = [sig("alice", "production", &bytes), sig("mallory", "production", &bytes)];
-    let err = verify(bytes.clone(), &sigs, &policy(&signers_text(), 2, "production"), now())
-        .unwrap_err();
-    let Error::BelowThreshold { report, .. } = &err else { panic!("{err}") };
+    let sigs = [
+        sig("alice", "production", &bytes),
+        sig("mallory", "production", &bytes),
+    ];
+    let err = verify(
+        bytes.clone(),
+        &sigs,
+        &policy(&signers_text(), 2, "production"),
+        now(),
+    )
+    .unwrap_err();
+    let Error::BelowThreshold { report, .. } = &err else {
+        panic!("{err}")
+    };
     let unknown: Vec<_> = report.unknown().map(|r| r.fingerprint.clone()).collect();
     assert_eq!(unknown, [sigs[1].fingerprint()]);
     // With threshold 1 the plan verifies, and the unknown signer is still in the report.
-    let v = verify(bytes, &sigs, &policy(&signers_text(), 1, "production"), now()).unwrap();
+    let v = verify(
+        bytes,
+        &sigs,
+        &policy(&signers_text(), 1, "production"),
+        now(),
+    )
+    .unwrap();
     assert_eq!(v.signers().len(), 1);
     assert_eq!(v.report().unknown().count(), 1);
 }
@@ -155,8 +236,13 @@ fn same_key_twice_counts_once() {
     let a = sig("alice", "production", &bytes);
     let mut again = a.clone();
     again.path = "alice-again.sig".into();
-    let err = verify(bytes, &[a, again], &policy(&signers_text(), 2, "production"), now())
-        .unwrap_err();
+    let err = verify(
+        bytes,
+        &[a, again],
+        &policy(&signers_text(), 2, "production"),
+        now(),
+    )
+    .unwrap_err();
     assert_eq!(
         reasons(&err),
         [Rejection::Duplicate {
@@ -174,12 +260,18 @@ fn same_principal_through_two_keys_counts_once() {
         common::public("alice"),
         common::public("bob")
     );
-    let sigs = [sig("alice", "production", &bytes), sig("bob", "production", &bytes)];
+    let sigs = [
+        sig("alice", "production", &bytes),
+        sig("bob", "production", &bytes),
+    ];
     let err = verify(bytes, &sigs, &policy(&text, 2, "production"), now()).unwrap_err();
     assert!(err.to_string().starts_with("plan sha256:"), "{err}");
     assert!(err.to_string().contains("1 of 2 required"), "{err}");
     // A line that gives one key two principals still makes one signer, not two.
-    let text = format!("alice@example.com,bob@example.com {}\n", common::public("alice"));
+    let text = format!(
+        "alice@example.com,bob@example.com {}\n",
+        common::public("alice")
+    );
     let bytes = sample_bytes();
     let sigs = [sig("alice", "production", &bytes)];
     let err = verify(bytes, &sigs, &policy(&text, 2, "production"), now()).unwrap_err();
@@ -189,14 +281,30 @@ fn same_principal_through_two_keys_counts_once() {
 #[test]
 fn plan_edited_after_signing_fails_every_signature() {
     let bytes = sample_bytes();
-    let sigs = [sig("alice", "production", &bytes), sig("bob", "production", &bytes)];
+    let sigs = [
+        sig("alice", "production", &bytes),
+        sig("bob", "production", &bytes),
+    ];
     let edited = String::from_utf8(bytes)
         .unwrap()
         .replace("hey:3f2a1c9", "hey:evil000")
         .into_bytes();
-    let err = verify(edited, &sigs, &policy(&signers_text(), 2, "production"), now()).unwrap_err();
-    assert_eq!(reasons(&err), [Rejection::BadSignature, Rejection::BadSignature]);
-    assert!(err.to_string().contains("0 of 2 required signatures; 2 more needed"), "{err}");
+    let err = verify(
+        edited,
+        &sigs,
+        &policy(&signers_text(), 2, "production"),
+        now(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        reasons(&err),
+        [Rejection::BadSignature, Rejection::BadSignature]
+    );
+    assert!(
+        err.to_string()
+            .contains("0 of 2 required signatures; 2 more needed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -205,7 +313,10 @@ fn truncated_or_garbled_signature_files_are_errors() {
     let good = writ_exec::signature::sign(&common::key("alice"), "production", &bytes).unwrap();
     let mut cases: Vec<(String, &str)> = vec![
         (good[..good.len() / 2].to_owned(), "truncated"),
-        (good.replacen("SSH SIGNATURE", "SSH SIGNATUR", 1), "bad armor"),
+        (
+            good.replacen("SSH SIGNATURE", "SSH SIGNATUR", 1),
+            "bad armor",
+        ),
         ("hello\n".into(), "not armored"),
         (String::new(), "empty"),
     ];
@@ -218,14 +329,22 @@ fn truncated_or_garbled_signature_files_are_errors() {
         let err = SignatureFile::parse(Path::new("x.sig"), text.as_bytes()).unwrap_err();
         assert!(matches!(err, Error::SignatureFile { .. }), "{what}: {err}");
         assert_eq!(err.exit_code(), 11);
-        assert!(err.to_string().starts_with("signature file x.sig: "), "{what}: {err}");
+        assert!(
+            err.to_string().starts_with("signature file x.sig: "),
+            "{what}: {err}"
+        );
     }
     // A flipped byte either breaks the parse or breaks the signature: never counts.
     match SignatureFile::parse(Path::new("x.sig"), flipped.as_bytes()) {
         Err(e) => assert_eq!(e.exit_code(), 11),
         Ok(s) => {
-            let err = verify(bytes, &[s], &policy(&signers_text(), 1, "production"), now())
-                .unwrap_err();
+            let err = verify(
+                bytes,
+                &[s],
+                &policy(&signers_text(), 1, "production"),
+                now(),
+            )
+            .unwrap_err();
             assert_eq!(err.exit_code(), 10, "{err}");
         }
     }
@@ -238,8 +357,8 @@ fn garbled_file_in_the_signatures_dir_stops_verification() {
     std::fs::write(&plan, sample_bytes()).unwrap();
     let sigs = writ_exec::signature::signatures_dir(&plan);
     std::fs::create_dir(&sigs).unwrap();
-    let good = writ_exec::signature::sign(&common::key("alice"), "production", &sample_bytes())
-        .unwrap();
+    let good =
+        writ_exec::signature::sign(&common::key("alice"), "production", &sample_bytes()).unwrap();
     std::fs::write(sigs.join("alice.sig"), &good).unwrap();
     std::fs::write(sigs.join("notes.txt"), "ignored: not a .sig file").unwrap();
     let p = policy(&signers_text(), 1, "production");
@@ -255,8 +374,13 @@ fn signatures_are_checked_before_the_plan_is_parsed() {
     // Signed garbage: the signatures count, then the canonical decode refuses it.
     let junk = b"writ-plan 1\nservice hey\r\n".to_vec();
     let sigs = [sig("alice", "production", &junk)];
-    let err = verify(junk.clone(), &sigs, &policy(&signers_text(), 1, "production"), now())
-        .unwrap_err();
+    let err = verify(
+        junk.clone(),
+        &sigs,
+        &policy(&signers_text(), 1, "production"),
+        now(),
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::Decode { line: 2, .. }), "{err}");
     assert_eq!(err.exit_code(), 13);
     // Unsigned garbage never reaches the decoder: the error is about signatures.

@@ -21,17 +21,14 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    match args.trust.verify() {
+    let Args { trust } = args;
+    match trust.verify() {
         Ok(verified) => {
             let plan = verified.plan();
             println!("plan {} verified", verified.id());
             println!(
                 "  {} {} to {}, serial {}, expires {}",
-                plan.service,
-                plan.operation,
-                plan.destination,
-                plan.serial,
-                plan.expires
+                plan.service, plan.operation, plan.destination, plan.serial, plan.expires
             );
             print!("{}", signer_lines(verified.report()));
             Ok(ExitCode::SUCCESS)
@@ -72,10 +69,10 @@ fn signer_lines(report: &SignatureReport) -> String {
 }
 
 fn rejected_line(r: &Rejected) -> String {
-    let file = r
-        .file
-        .file_name()
-        .map_or_else(|| r.file.display().to_string(), |f| f.to_string_lossy().into_owned());
+    let file = r.file.file_name().map_or_else(
+        || r.file.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    );
     match &r.principal {
         Some(p) => format!("{p} {} ({file}): {}", r.fingerprint, r.reason),
         None => format!("{} ({file}): {}", r.fingerprint, r.reason),

@@ -1,6 +1,10 @@
 //! Shared fixtures for the executor's trust tests: the committed test keys, the committed
 //! signed sample plan, and helpers to build signed variants of it.
-#![allow(dead_code, clippy::unwrap_used, reason = "test support; each test uses a subset")]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    reason = "test support; each test uses a subset"
+)]
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
