@@ -135,9 +135,9 @@ impl Error {
             Error::Unquotable(_) => 78,
             Error::Operation { .. } => 80,
             Error::ExecCommand { .. } => 81,
-            Error::NoSourceDate { .. } | Error::BadSourceDateEpoch { .. } | Error::NoVersion => 64,
-            Error::PreviousPlan { .. } | Error::PreviousMismatch { .. } => 65,
-            Error::Git { .. } => 69,
+            Error::NoSourceDate { .. } | Error::BadSourceDateEpoch { .. } | Error::NoVersion => 82,
+            Error::PreviousPlan { .. } | Error::PreviousMismatch { .. } => 83,
+            Error::Git { .. } => 84,
         }
     }
 

@@ -336,7 +336,7 @@ fn in_git_the_version_commit_and_created_come_from_head() {
             "--previous-ref",
             "no-such-branch",
         ],
-        69,
+        84,
     );
     assert!(stderr.contains("no-such-branch"), "{stderr}");
 }
@@ -376,7 +376,7 @@ fn previous_file_sets_the_chain_and_a_foreign_plan_is_refused() {
         .arg(a.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(65));
+    assert_eq!(out.status.code(), Some(83));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("is for destination `staging`, not `production`"),
@@ -386,6 +386,11 @@ fn previous_file_sets_the_chain_and_a_foreign_plan_is_refused() {
 
 #[test]
 fn exit_codes_are_documented_and_distinct() {
+    let doc = std::fs::read_to_string(workspace().join("docs/exit-codes.md")).unwrap();
+    let writ_section = &doc[doc.find("## writ\n").unwrap()..];
+    for code in [2, 3, 74, 78, 80, 82, 83, 84] {
+        assert!(writ_section.contains(&format!("\n| {code} |")), "exit {code} undocumented");
+    }
     let a = example_app();
     // Usage: no destination, unknown operation, exec without commands.
     plan(a.path(), &["deploy"], 2);
@@ -406,7 +411,7 @@ fn exit_codes_are_documented_and_distinct() {
         .arg(a.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(64));
+    assert_eq!(out.status.code(), Some(82));
     assert!(String::from_utf8_lossy(&out.stderr).contains("hint: commit the config to git"));
     // A bad SOURCE_DATE_EPOCH.
     let out = writ()
@@ -423,9 +428,9 @@ fn exit_codes_are_documented_and_distinct() {
         .arg(a.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(64));
+    assert_eq!(out.status.code(), Some(82));
     // No version and no git.
-    let (_, stderr) = plan(a.path(), &["deploy", "-d", "production"], 64);
+    let (_, stderr) = plan(a.path(), &["deploy", "-d", "production"], 82);
     assert!(stderr.contains("--version"), "{stderr}");
     // A malformed image digest.
     plan(
@@ -439,7 +444,7 @@ fn exit_codes_are_documented_and_distinct() {
             "--image-digest",
             "sha256:xyz",
         ],
-        65,
+        80,
     );
     // A plan file that is not a plan.
     std::fs::create_dir_all(a.path().join("plans")).unwrap();
@@ -447,7 +452,7 @@ fn exit_codes_are_documented_and_distinct() {
     let (_, stderr) = plan(
         a.path(),
         &["deploy", "-d", "production", "--version", "v1"],
-        65,
+        83,
     );
     assert!(stderr.contains("is not a valid plan"), "{stderr}");
     assert!(stderr.contains("caused by: plan line 1"), "{stderr}");
