@@ -75,7 +75,9 @@ impl App {
         std::fs::write(config.join("deploy.yml"), deploy_yml(env, host.port)).unwrap();
         std::fs::write(
             config.join(format!("deploy.{DESTINATION}.yml")),
-            "servers:\n  web:\n    hosts:\n      - 127.0.0.1\n",
+            // Like the example's production: web behind the proxy, a worker without one.
+            "servers:\n  web:\n    hosts:\n      - 127.0.0.1\n  \
+             worker:\n    hosts:\n      - 127.0.0.1\n    proxy: false\n",
         )
         .unwrap();
         std::fs::write(
@@ -175,6 +177,14 @@ fn serves(want: &str) {
     );
 }
 
+/// The containers that run `version`: the web role's and the worker's.
+fn running(version: &str) -> Vec<String> {
+    vec![
+        format!("hey-web-production-{version}"),
+        format!("hey-worker-production-{version}"),
+    ]
+}
+
 fn running_app_containers() -> Vec<String> {
     let names = docker_ok(&[
         "ps",
@@ -204,7 +214,7 @@ fn caddy_deploy_serves_v1_then_v2_then_rolls_back_to_v1_with_secrets_only_on_std
     app.sign(&world);
     apply(&world, &app, &env, &token);
     serves("hey v1");
-    assert_eq!(running_app_containers(), ["hey-web-production-v1"]);
+    assert_eq!(running_app_containers(), running("v1"));
 
     // The app's secret reached the container through the 0600 env file, written from stdin.
     let env_file = world.hosts[0]
@@ -226,7 +236,23 @@ fn caddy_deploy_serves_v1_then_v2_then_rolls_back_to_v1_with_secrets_only_on_std
     app.sign(&world);
     apply(&world, &app, &env, &token);
     serves("hey v2");
-    assert_eq!(running_app_containers(), ["hey-web-production-v2"]);
+    assert_eq!(running_app_containers(), running("v2"));
+
+    // redeploy v2: the running v2 containers are renamed aside, replaced and stopped.
+    let plan_redeploy = app.plan(&["redeploy", "--version", "v2"], &secrets);
+    app.sign(&world);
+    apply(&world, &app, &env, &token);
+    serves("hey v2");
+    assert_eq!(running_app_containers(), running("v2"));
+    let replaced = docker_ok(&[
+        "ps",
+        "--all",
+        "--filter",
+        "name=hey-web-production-v2_replaced_",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(replaced.lines().count(), 1, "{replaced}");
 
     // rollback to v1: its stopped container's image is still there; no pull.
     let plan_rollback = app.plan(&["rollback", "v1"], &secrets);
@@ -234,7 +260,7 @@ fn caddy_deploy_serves_v1_then_v2_then_rolls_back_to_v1_with_secrets_only_on_std
     app.sign(&world);
     apply(&world, &app, &env, &token);
     serves("hey v1");
-    assert_eq!(running_app_containers(), ["hey-web-production-v1"]);
+    assert_eq!(running_app_containers(), running("v1"));
 
     // app stop takes v1 out of the proxy and stops it; app start brings it back.
     let plan_stop = app.plan(&["app", "stop", "--version", "v1"], &secrets);
@@ -256,12 +282,13 @@ fn caddy_deploy_serves_v1_then_v2_then_rolls_back_to_v1_with_secrets_only_on_std
     app.sign(&world);
     apply(&world, &app, &env, &token);
     serves("hey v1");
-    assert_eq!(running_app_containers(), ["hey-web-production-v1"]);
+    assert_eq!(running_app_containers(), running("v1"));
 
     // No secret value in any plan, the audit log or any command the host received.
     for (name, plan) in [
         ("v1", &plan_v1),
         ("v2", &plan_v2),
+        ("redeploy", &plan_redeploy),
         ("rollback", &plan_rollback),
         ("app stop", &plan_stop),
         ("app start", &plan_start),
