@@ -75,9 +75,17 @@ fn every_bad_fixture_fails_with_a_located_diagnostic() {
 }
 
 #[test]
-fn the_literal_registry_password_is_never_echoed() {
-    let text = render("registry-literal-password.yml");
-    assert!(!text.contains("hunter2"), "{text}");
+fn values_that_may_be_secrets_are_never_echoed() {
+    for (fixture, secret) in [
+        ("registry-literal-password.yml", "hunter2"),
+        ("registry-password-value-in-list.yml", "hunter2"),
+        ("ssl-pem-inline.yml", "SecretMaterial"),
+        ("env-secret-value-written.yml", "s3cr3t"),
+        ("env-secret-not-a-list.yml", "s3cr3t"),
+    ] {
+        let text = render(fixture);
+        assert!(!text.contains(secret), "{fixture}: {text}");
+    }
 }
 
 #[test]

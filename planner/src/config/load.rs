@@ -388,10 +388,17 @@ fn model(
 ) -> Result<Config, Error> {
     let raw: raw::Root = from_node(tree).map_err(|e| {
         let pos = e.pos.unwrap_or_default();
+        let path = e.path();
+        if may_hold_secret(&path) {
+            // Never quote what may be a secret value, nor show its line.
+            let kind = e.message.split(", found").next().unwrap_or("invalid value");
+            let message = format!("{kind}; the value is not shown because it may be a secret");
+            return at(sources, pos, path, message, e.hint.clone(), 1, true);
+        }
         at(
             sources,
             pos,
-            e.path(),
+            path,
             e.message.clone(),
             e.hint.clone(),
             e.width,
@@ -457,6 +464,14 @@ fn model(
     })?;
     config.ignored = ctx.ignored;
     Ok(config)
+}
+
+/// Paths whose values are secret references: if one is malformed, it may be the secret.
+fn may_hold_secret(path: &str) -> bool {
+    path.split('.').any(|p| {
+        let p = p.split('[').next().unwrap_or(p);
+        p == "password" || p == "secret" || p.ends_with("_pem")
+    })
 }
 
 /// Destinations for which `deploy.<name>.yml` exists next to `deploy`, sorted.

@@ -539,9 +539,30 @@ fn registry(r: &Sp<raw::Registry>, path: &str) -> R<Registry> {
     })
 }
 
+/// A field that must hold a secret *name*. If it does not parse, the value may well be the
+/// secret itself, so the error neither quotes it nor shows the source line.
+fn secret_name(v: &Sp<String>, path: &str, hint: &str) -> R<SecretName> {
+    v.value.parse().map_err(|_: String| {
+        Box::new(Problem {
+            pos: v.pos,
+            path: path.to_owned(),
+            message: "expected the name of a secret (letters, digits and `_`, not starting with a digit); \
+                      the value is not shown because it may be the secret itself"
+                .into(),
+            hint: Some(hint.to_owned()),
+            redact: true,
+            at_key: false,
+        })
+    })
+}
+
 fn secret_list(names: &[Sp<String>], pos: Pos, path: &str) -> R<SecretName> {
     match names {
-        [one] => parse_sp(one, &format!("{path}[0]")),
+        [one] => secret_name(
+            one,
+            &format!("{path}[0]"),
+            "write `[SECRET_NAME]` and set that secret where writ-exec runs",
+        ),
         _ => Err(problem(
             pos,
             path,
@@ -705,8 +726,21 @@ fn env_layer(e: &raw::Env, path: &str) -> R<EnvLayer> {
     if let Some((_, list)) = &e.secret {
         for (i, s) in list.iter().enumerate() {
             let p = format!("{path}.secret[{i}]");
-            let entry: SecretEnv = s.value.parse().map_err(|m: String| {
-                problem(s.pos, &p, m).hint("write `NAME` or `NAME:SECRET_NAME` (the variable NAME gets the value of SECRET_NAME)")
+            let entry: SecretEnv = s.value.parse().map_err(|_: String| {
+                Box::new(Problem {
+                    pos: s.pos,
+                    path: p.clone(),
+                    message: "expected `NAME` or `NAME:SECRET_NAME` (letters, digits and `_`); \
+                              the entry is not shown because it may hold a secret value"
+                        .into(),
+                    hint: Some(
+                        "the container variable NAME gets the value of the secret SECRET_NAME, \
+                         which writ-exec resolves at apply time; never write the value here"
+                            .into(),
+                    ),
+                    redact: true,
+                    at_key: false,
+                })
             })?;
             if layer.secret.iter().any(|x| x.var == entry.var) {
                 return Err(problem(
@@ -1239,14 +1273,11 @@ fn proxy(p: &raw::Proxy, path: &str) -> R<Proxy> {
             }
             let need = |v: &Option<Sp<String>>, key: &str| -> R<SecretName> {
                 match v {
-                    Some(v) => parse_sp(v, &format!("{path}.ssl.{key}")).map_err(|mut e| {
-                        e.hint = Some(
-                            "name the secret holding the PEM, e.g. `certificate_pem: TLS_CERT`"
-                                .into(),
-                        );
-                        e.redact = true;
-                        e
-                    }),
+                    Some(v) => secret_name(
+                        v,
+                        &format!("{path}.ssl.{key}"),
+                        "name the secret holding the PEM (e.g. `private_key_pem: TLS_KEY`), never the PEM itself",
+                    ),
                     None => Err(problem(
                         s.pos,
                         format!("{path}.ssl"),
