@@ -332,7 +332,7 @@ pub(crate) async fn run(
             }
         })
     };
-    let result = run_inner(&ctx, started).await;
+    let result = run_inner(&ctx).await;
     watcher.abort();
     if !ctx.opts.dry_run {
         let mut r = ctx.base_record("run.end");
@@ -370,7 +370,7 @@ enum Prepared {
     DryRun(Connection, BTreeSet<usize>, bool),
 }
 
-async fn run_inner(ctx: &Arc<Ctx>, started: Instant) -> Result<Report, Error> {
+async fn run_inner(ctx: &Arc<Ctx>) -> Result<Report, Error> {
     // Preflight every host with steps, bounded, before any step runs anywhere.
     let mut set = JoinSet::new();
     for name in ctx.layout.keys() {
@@ -405,20 +405,21 @@ async fn run_inner(ctx: &Arc<Ctx>, started: Instant) -> Result<Report, Error> {
     if let Some((first, _)) = failures.iter().next() {
         let first = first.clone();
         // Nothing ran: give back the locks we took and stop.
-        for (name, p) in prepared {
-            if let Prepared::Run(h) = p {
-                release(
-                    ctx,
-                    &h,
-                    "refused before any step ran: another host failed preflight",
-                )
-                .await;
-                let h = Arc::try_unwrap(h).ok();
-                if let Some(h) = h {
-                    h.conn.close().await;
+        for p in prepared.into_values() {
+            match p {
+                Prepared::Run(h) => {
+                    release(
+                        ctx,
+                        &h,
+                        "refused before any step ran: another host failed preflight",
+                    )
+                    .await;
+                    if let Ok(h) = Arc::try_unwrap(h) {
+                        h.conn.close().await;
+                    }
                 }
+                Prepared::Skip(conn) | Prepared::DryRun(conn, ..) => conn.close().await,
             }
-            let _ = name;
         }
         for (name, e) in &failures {
             let mut r = ctx.base_record("host.refused");
@@ -595,7 +596,6 @@ async fn run_inner(ctx: &Arc<Ctx>, started: Instant) -> Result<Report, Error> {
             h.conn.close().await;
         }
     }
-    let _ = started;
     Ok(Report {
         hosts,
         interrupted: ctx.interrupted.load(Ordering::SeqCst),
@@ -696,8 +696,7 @@ async fn preflight(ctx: &Arc<Ctx>, name: &str) -> Result<Prepared, Error> {
             });
         }
     };
-    let (offsets, total) = ctx.layout.get(name).cloned().unwrap_or_default();
-    let _ = offsets;
+    let total = ctx.layout.get(name).map_or(0, |l| l.1);
     let chain = match state::check_chain(name, plan, ctx.id, st.applied) {
         Ok(c) => c,
         Err(e) => {

@@ -189,3 +189,63 @@ fn three_host_plan_two(w: &World) -> Plan {
     )];
     p
 }
+
+#[test]
+fn primary_first_and_rolling_groups_keep_their_order_and_wait() {
+    let w = World::new(3);
+    let d = w.dir.path().display().to_string();
+    let mut p = w.plan();
+    let after_primary = format!("test -e {d}/primary-done");
+    let group1 = |h: &str| format!("touch {d}/g1-{h}");
+    let after_group1 = format!("test -e {d}/g1-web-1 && test -e {d}/g1-web-2");
+    p.phases = vec![
+        phase(
+            "primary",
+            Strategy::PrimaryFirst,
+            &[
+                (
+                    "web-1",
+                    vec![step(&format!("sleep 0.3 && touch {d}/primary-done"))],
+                ),
+                ("web-2", vec![step(&after_primary)]),
+                ("web-3", vec![step(&after_primary)]),
+            ],
+        ),
+        phase(
+            "rolling",
+            Strategy::Rolling { limit: 2, wait: 1 },
+            &[
+                ("web-1", vec![step(&group1("web-1"))]),
+                ("web-2", vec![step(&group1("web-2"))]),
+                ("web-3", vec![step(&after_group1)]),
+            ],
+        ),
+    ];
+    let (path, _) = w.write_signed("p", &p);
+    let out = w.apply(&path, &[], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The rolling wait: web-3's step started at least 1 s after group 1 ended.
+    let audit = std::fs::read_to_string(w.audit_file()).unwrap();
+    let steps: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["event.action"] == "step" && r["writ.phase"] == "rolling")
+        .collect();
+    let start = |r: &serde_json::Value| {
+        r["event.start"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond()
+    };
+    let end = |r: &serde_json::Value| start(r) + r["event.duration_ms"].as_i64().unwrap();
+    let g1_end = steps
+        .iter()
+        .filter(|r| r["host.name"] != "web-3")
+        .map(end)
+        .max()
+        .unwrap();
+    let g2 = steps.iter().find(|r| r["host.name"] == "web-3").unwrap();
+    assert!(start(g2) - g1_end >= 1000, "{steps:#?}");
+}
