@@ -1026,3 +1026,76 @@ async fn release(ctx: &Arc<Ctx>, h: &Arc<HostRun>, why: &str) {
         )
         .await;
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn host(name: &str, result: HostResult) -> HostReport {
+        HostReport {
+            host: name.into(),
+            total: 3,
+            done: 1,
+            duration: Duration::from_millis(1500),
+            result,
+            planned: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn report_names_the_failing_host_step_and_status() {
+        let report = Report {
+            hosts: vec![
+                host("web-1", HostResult::Stopped),
+                host(
+                    "web-2",
+                    HostResult::Failed {
+                        phase: "boot".into(),
+                        step: 2,
+                        command: "docker run x\nsecond line".into(),
+                        status: "exit code 125".into(),
+                        tail: vec!["no such image".into()],
+                    },
+                ),
+            ],
+            interrupted: true,
+        };
+        let e = report.error().unwrap();
+        assert_eq!(e.exit_code(), 20);
+        assert_eq!(
+            e.to_string(),
+            "host `web-2`: step 2 in phase `boot` failed with exit code 125: docker run x"
+        );
+        let table = report.table();
+        assert!(
+            table.contains("web-1        1/3      1.50s  stopped before finishing"),
+            "{table}"
+        );
+        assert!(table.contains("FAILED at step 2: exit code 125"), "{table}");
+        assert!(
+            table.contains("  $ docker run x\n  > second line\n  | no such image"),
+            "{table}"
+        );
+        let ok = Report {
+            hosts: vec![host("a", HostResult::Done)],
+            interrupted: true,
+        };
+        assert_eq!(ok.error().unwrap().exit_code(), 21);
+        let ok = Report {
+            hosts: vec![host("a", HostResult::Done)],
+            interrupted: false,
+        };
+        assert!(ok.error().is_none());
+    }
+
+    #[test]
+    fn layout_numbers_host_steps_across_phases() {
+        let plan = crate::plan::tests::sample();
+        let l = layout(&plan);
+        // web-1: 2 steps in phase 0, 1 in phase 1 (numbered 3); web-2: 1 step in phase 1.
+        assert_eq!(l["web-1"].0, [(0, 0), (1, 2)].into());
+        assert_eq!(l["web-1"].1, 3);
+        assert_eq!(l["web-2"].0, [(1, 0)].into());
+    }
+}
