@@ -67,32 +67,28 @@ pub fn load_key(
 /// The signature file name for a signer: `<principal>.sig`, or `key-<fingerprint>.sig` (the
 /// base64 made file-name safe) without a principal.
 pub fn signature_file_name(principal: Option<&str>, key: &PrivateKey) -> Result<String, Error> {
-    match principal {
-        Some(p) => {
-            let ok = !p.is_empty()
-                && p.len() <= 128
-                && !p.starts_with('.')
-                && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"@._+-".contains(&b));
-            if !ok {
-                return Err(Error::BadPrincipal(p.to_owned()));
-            }
-            Ok(format!("{p}{}", signature::SIGNATURE_SUFFIX))
+    if let Some(p) = principal {
+        let ok = !p.is_empty()
+            && p.len() <= 128
+            && !p.starts_with('.')
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"@._+-".contains(&b));
+        if !ok {
+            return Err(Error::BadPrincipal(p.to_owned()));
         }
-        None => {
-            let fp = key.fingerprint(HashAlg::Sha256).to_string();
-            let b64 = fp.strip_prefix("SHA256:").unwrap_or(&fp);
-            let safe: String = b64
-                .chars()
-                .map(|c| match c {
-                    '/' => '_',
-                    '+' => '-',
-                    c => c,
-                })
-                .collect();
-            Ok(format!("key-{safe}{}", signature::SIGNATURE_SUFFIX))
-        }
+        return Ok(format!("{p}{}", signature::SIGNATURE_SUFFIX));
     }
+    let fp = key.fingerprint(HashAlg::Sha256).to_string();
+    let b64 = fp.strip_prefix("SHA256:").unwrap_or(&fp);
+    let safe: String = b64
+        .chars()
+        .map(|c| match c {
+            '/' => '_',
+            '+' => '-',
+            c => c,
+        })
+        .collect();
+    Ok(format!("key-{safe}{}", signature::SIGNATURE_SUFFIX))
 }
 
 /// Sign the plan at `plan_path` with `key` into `PLAN.sigs/<name>.sig` (see
