@@ -159,3 +159,30 @@ fn passphrase_protected_identity_needs_its_passphrase() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(w.host("web-1").home.join("ran.txt").exists());
 }
+
+#[test]
+fn a_host_that_never_answers_hits_the_connect_timeout() {
+    let w = World::new(1);
+    // Accepts TCP but never speaks SSH.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let holder = std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(1).collect();
+        std::thread::sleep(Duration::from_secs(8));
+        drop(held);
+    });
+    let mut plan = plan_on(&w, "web-1");
+    plan.hosts[0].port = port;
+    let (path, _) = w.write_signed("p", &plan);
+    let mut args: Vec<String> = vec!["apply".into()];
+    args.extend(w.trust_args(&path));
+    let at = args.iter().position(|a| a == "--connect-timeout").unwrap();
+    args[at + 1] = "2".into();
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let t = Instant::now();
+    let out = w.writ_exec(&refs, &[]);
+    assert!(t.elapsed() < Duration::from_secs(7), "{:?}", t.elapsed());
+    assert_eq!(out.status.code(), Some(22), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("connect timed out after 2 s"));
+    holder.join().unwrap();
+}
