@@ -279,3 +279,33 @@ fn unpinned_load_allows_missing_keys() {
     let c = config::load_unpinned(tmp.path(), None).unwrap();
     assert!(c.host_keys.is_empty());
 }
+
+#[test]
+fn x_anchors_and_merge_keys_work_like_kamal() {
+    let text = "\
+x-common-env: &common
+  RAILS_ENV: production
+  LOG_LEVEL: info
+service: hey
+image: acme/hey
+servers:
+  web:
+    hosts: [web-1]
+    env:
+      clear:
+        <<: *common
+        LOG_LEVEL: debug
+";
+    let c = config::from_str_unpinned(text).unwrap();
+    let clear: Vec<String> = c.roles[0]
+        .env
+        .clear
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    assert!(
+        clear.contains(&"RAILS_ENV=production".to_owned()),
+        "{clear:?}"
+    );
+    assert!(clear.contains(&"LOG_LEVEL=debug".to_owned()), "{clear:?}");
+}
