@@ -145,13 +145,13 @@ impl Config {
     /// and file order (Kamal's boot order).
     #[must_use]
     pub fn app_hosts(&self) -> Vec<&HostName> {
-        let mut out: Vec<&HostName> = Vec::new();
-        for h in self.roles.iter().flat_map(|r| &r.hosts) {
-            if !out.contains(&&h.host) {
-                out.push(&h.host);
-            }
-        }
-        out
+        let mut seen = std::collections::HashSet::new();
+        self.roles
+            .iter()
+            .flat_map(|r| &r.hosts)
+            .map(|h| &h.host)
+            .filter(|h| seen.insert(*h))
+            .collect()
     }
 
     /// Every host the config names (roles, accessories), de-duplicated, sorted by name.

@@ -309,3 +309,23 @@ servers:
     );
     assert!(clear.contains(&"LOG_LEVEL=debug".to_owned()), "{clear:?}");
 }
+
+#[test]
+fn ten_thousand_hosts_with_tags_and_an_accessory_on_every_host() {
+    let mut text = String::from("service: big\nimage: acme/big\nservers:\n  web:\n");
+    let host = |i: usize| format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256);
+    for i in 0..8000 {
+        text.push_str(&format!("    - {}\n", host(i)));
+    }
+    text.push_str("  workers:\n    hosts:\n");
+    for i in 8000..10_000 {
+        text.push_str(&format!("      - {}: [t{}]\n", host(i), i % 5));
+    }
+    text.push_str("accessories:\n  redis:\n    image: redis\n    roles: [web, workers]\n");
+    let start = std::time::Instant::now();
+    let c = config::from_str_unpinned(&text).unwrap();
+    eprintln!("loaded 10,000 hosts in {:?}", start.elapsed());
+    assert_eq!(c.app_hosts().len(), 10_000);
+    assert_eq!(c.all_hosts().len(), 10_000);
+    assert_eq!(c.accessory("redis").unwrap().hosts.len(), 10_000);
+}

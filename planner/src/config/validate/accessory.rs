@@ -108,8 +108,9 @@ pub(super) fn accessory(
                 .collect()
         };
     let mut hosts: Vec<HostName> = Vec::new();
-    let push = |hosts: &mut Vec<HostName>, h: &HostName| {
-        if !hosts.contains(h) {
+    let mut seen = std::collections::HashSet::new();
+    let mut push = |hosts: &mut Vec<HostName>, h: &HostName| {
+        if seen.insert(h.clone()) {
             hosts.push(h.clone());
         }
     };

@@ -9,6 +9,7 @@ use super::*;
 
 pub(super) fn role_hosts(hosts: &[Sp<raw::ServerHost>], path: &str) -> R<Vec<RoleHost>> {
     let mut out: Vec<RoleHost> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (i, h) in hosts.iter().enumerate() {
         let p = format!("{path}[{i}]");
         if let Some(extra) = &h.value.extra {
@@ -31,7 +32,7 @@ pub(super) fn role_hosts(hosts: &[Sp<raw::ServerHost>], path: &str) -> R<Vec<Rol
             h.value.host.clone()
         };
         let host: HostName = parse_sp(&host_sp, &p)?;
-        if out.iter().any(|x| x.host == host) {
+        if !seen.insert(host.clone()) {
             return Err(problem(
                 host_sp.pos,
                 &p,
