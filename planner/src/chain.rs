@@ -135,7 +135,7 @@ impl Base {
     pub fn from_bytes(origin: String, bytes: Vec<u8>) -> Result<Self, Error> {
         let plan = decode(&bytes).map_err(|source| Error::PreviousPlan {
             origin: origin.clone(),
-            source,
+            source: Box::new(source),
         })?;
         Ok(Self {
             origin,
@@ -243,7 +243,7 @@ pub fn link(
                 .checked_add(1)
                 .ok_or_else(|| Error::PreviousPlan {
                     origin: b.origin.clone(),
-                    source: writ_exec::Error::Encode("serial overflows".into()),
+                    source: Box::new(writ_exec::Error::Encode("serial overflows".into())),
                 })?,
             Previous::Plan(plan_id(&b.bytes)),
         ),

@@ -96,7 +96,7 @@ pub enum Error {
         origin: String,
         /// Why it does not decode.
         #[source]
-        source: writ_exec::Error,
+        source: Box<writ_exec::Error>,
     },
     /// The plan a new plan would replace is for another service or destination.
     #[error("previous plan {origin} is for {field} `{found}`, not `{expected}`")]
