@@ -446,7 +446,16 @@ fn model(
             redact,
             at_key,
         } = *p;
-        let key = at_key.then(|| key_pos(tree, &path)).flatten();
+        // A role's effective setting may come from the root section: point there if the
+        // role does not write it itself.
+        let key = at_key
+            .then(|| {
+                key_pos(tree, &path).or_else(|| {
+                    let (_, rest) = path.strip_prefix("servers.")?.split_once('.')?;
+                    key_pos(tree, rest)
+                })
+            })
+            .flatten();
         let width = if key.is_some() {
             path.rsplit('.').next().map_or(1, |k| k.chars().count())
         } else {

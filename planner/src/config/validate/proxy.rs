@@ -368,19 +368,31 @@ pub(super) fn ssl_rules(roles: &[Role], pos: Pos) -> R<()> {
     for r in roles {
         let Some(p) = &r.proxy else { continue };
         if p.ssl == Ssl::Automatic && r.hosts.len() > 1 {
-            return Err(problem(pos, format!("servers.{}.proxy.ssl", r.name), format!("automatic TLS (`ssl: true`) needs a single server, but role `{}` has {}", r.name, r.hosts.len()))
-                .hint("use custom certificates (`ssl: {certificate_pem: …, private_key_pem: …}`) or terminate TLS in a load balancer"));
+            let mut e = problem(
+                pos,
+                format!("servers.{}.proxy.ssl", r.name),
+                format!(
+                    "automatic TLS (`ssl: true`) needs a single server, but role `{}` has {}",
+                    r.name,
+                    r.hosts.len()
+                ),
+            )
+            .hint("use custom certificates (`ssl: {certificate_pem: …, private_key_pem: …}`) or terminate TLS in a load balancer");
+            e.at_key = true;
+            return Err(e);
         }
         if p.ssl == Ssl::Off {
             continue;
         }
         for h in &p.hosts {
             if let Some((_, other)) = seen.iter().find(|(x, n)| x == h && *n != &r.name) {
-                return Err(problem(
+                let mut e = problem(
                     pos,
                     format!("servers.{}.proxy", r.name),
                     format!("roles `{other}` and `{}` both serve TLS for `{h}`", r.name),
-                ));
+                );
+                e.at_key = true;
+                return Err(e);
             }
             seen.push((h, &r.name));
         }
