@@ -389,7 +389,10 @@ fn exit_codes_are_documented_and_distinct() {
     let doc = std::fs::read_to_string(workspace().join("docs/exit-codes.md")).unwrap();
     let writ_section = &doc[doc.find("## writ\n").unwrap()..];
     for code in [2, 3, 74, 78, 80, 82, 83, 84] {
-        assert!(writ_section.contains(&format!("\n| {code} |")), "exit {code} undocumented");
+        assert!(
+            writ_section.contains(&format!("\n| {code} |")),
+            "exit {code} undocumented"
+        );
     }
     let a = example_app();
     // Usage: no destination, unknown operation, exec without commands.
@@ -507,4 +510,51 @@ fn committed_example_plans_are_reproduced_byte_for_byte() {
             "examples/hey/plans/{destination}.plan is stale: run scripts/plan-examples"
         );
     }
+}
+
+#[test]
+fn templates_override_is_recorded_and_check_catches_a_template_change() {
+    let a = example_app();
+    plan(
+        a.path(),
+        &["deploy", "-d", "production", "--version", "3f2a1c9"],
+        0,
+    );
+    let builtin = read_plan(a.path(), "production");
+
+    // The repository's templates/ are the built-in ones: same digest, same plan.
+    let templates = a.path().join("templates");
+    support::copy_dir(&workspace().join("templates"), &templates);
+    let dir = templates.to_str().unwrap();
+    let (_, stderr) = plan(
+        a.path(),
+        &[
+            "deploy",
+            "-d",
+            "production",
+            "--version",
+            "3f2a1c9",
+            "--templates",
+            dir,
+        ],
+        0,
+    );
+    assert!(stderr.contains("plan is up to date"), "{stderr}");
+    assert_eq!(read_plan(a.path(), "production"), builtin);
+
+    // A template edit that renders the same commands still makes the committed plan stale.
+    let app = templates.join("app.j2");
+    let mut text = std::fs::read_to_string(&app).unwrap();
+    text.push_str("{# reviewed #}\n");
+    std::fs::write(&app, text).unwrap();
+    let (_, stderr) = plan(
+        a.path(),
+        &["deploy", "-d", "production", "--check", "--templates", dir],
+        3,
+    );
+    assert!(stderr.contains("source templates sha256:"), "{stderr}");
+    assert!(
+        !stderr.contains("commands:"),
+        "no command changed: {stderr}"
+    );
 }
