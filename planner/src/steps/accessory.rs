@@ -213,3 +213,40 @@ impl<'a, 'c> AccessorySteps<'a, 'c> {
         Ok(run)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::steps::fixture::config;
+
+    #[test]
+    fn run_command_maps_ports_directories_volumes_and_cmd() {
+        let mut c = config();
+        let db = &mut c.accessories[0];
+        db.port = Some("127.0.0.1:3306:3306".into());
+        db.directories = vec!["data:/var/lib/mysql".into(), "/srv/backup:/backup".into()];
+        db.volumes = vec!["logs:/var/log/mysql".into()];
+        db.cmd = Some("mysqld --max-connections 10".into());
+        db.labels = vec![("tier".into(), "db".into())];
+        let t = Templates::builtin().unwrap();
+        let ctx = Context {
+            config: &c,
+            templates: &t,
+            destination: "production",
+            version: "123",
+            image_digest: None,
+        };
+        let db = &c.accessories[0];
+        let run = AccessorySteps::new(&ctx, db, &db.hosts[0])
+            .run_command()
+            .unwrap()
+            .script()
+            .render()
+            .unwrap();
+        assert_eq!(
+            run,
+            "docker run --name app-db --detach --restart unless-stopped --network kamal --log-opt max-size=10m --publish 127.0.0.1:3306:3306 --env KAMAL_HOST=1.1.1.4 --env MYSQL_ROOT_HOST=% --env-file .kamal/apps/app-production/env/accessories/db.env --volume \"$PWD\"/app-db/data:/var/lib/mysql --volume /srv/backup:/backup --volume logs:/var/log/mysql --label service=app-db --label tier=db mysql:8.0 mysqld '--max-connections' 10"
+        );
+    }
+}

@@ -459,3 +459,98 @@ pub fn cmd_words(cmd: &str, field: &str) -> Result<Vec<Word>, Error> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::steps::fixture::config;
+
+    fn with_ctx<R>(f: impl FnOnce(&Context<'_>) -> R) -> R {
+        let c = config();
+        let t = Templates::builtin().unwrap();
+        let ctx = Context {
+            config: &c,
+            templates: &t,
+            destination: "production",
+            version: "123",
+            image_digest: None,
+        };
+        f(&ctx)
+    }
+
+    #[test]
+    fn names_and_paths_follow_kamal() {
+        with_ctx(|ctx| {
+            let web = &ctx.config.roles[0];
+            let app = AppSteps::new(ctx, web, &web.hosts[0]);
+            assert_eq!(app.container_prefix(), "app-web-production");
+            assert_eq!(app.container(), "app-web-production-123");
+            assert_eq!(
+                app.env_file(),
+                ".kamal/apps/app-production/env/roles/web.env"
+            );
+            assert_eq!(app.hostname(), "1.1.1.1-e281f798462b");
+            assert_eq!(
+                ctx.latest(),
+                "registry.example.com/dhh/app:latest-production"
+            );
+        });
+    }
+
+    #[test]
+    fn run_command_carries_options_logging_volumes_and_cmd() {
+        let mut c = config();
+        let workers = &mut c.roles[1];
+        workers.logging = Logging {
+            driver: Some("json-file".into()),
+            options: vec![("max-file".into(), "3".into())],
+        };
+        workers.options.push(("init".into(), DockerOption::Flag));
+        workers.options.push((
+            "add-host".into(),
+            DockerOption::Values(vec!["a:1.2.3.4".into(), "b:5.6.7.8".into()]),
+        ));
+        workers.labels.push(("team".into(), "ops & dev".into()));
+        c.volumes.push("/data:/data".into());
+        let t = Templates::builtin().unwrap();
+        let ctx = Context {
+            config: &c,
+            templates: &t,
+            destination: "production",
+            version: "123",
+            image_digest: None,
+        };
+        let w = &c.roles[1];
+        let run = AppSteps::new(&ctx, w, &w.hosts[0])
+            .run_command()
+            .unwrap()
+            .script()
+            .render()
+            .unwrap();
+        assert!(
+            run.ends_with(
+                " --log-driver json-file --log-opt max-file=3 --volume /data:/data --label service=app --label role=workers --label destination=production --label 'team=ops & dev' --memory 512m --init --add-host a:1.2.3.4 --add-host b:5.6.7.8 registry.example.com/dhh/app:123 bin/jobs '--queue' default"
+            ),
+            "{run}"
+        );
+    }
+
+    #[test]
+    fn exec_container_name_is_stable_per_command() {
+        with_ctx(|ctx| {
+            let web = &ctx.config.roles[0];
+            let app = AppSteps::new(ctx, web, &web.hosts[0]);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            app.exec_in_new_container("bin/rails db:migrate", &mut a)
+                .unwrap();
+            app.exec_in_new_container("bin/rails db:migrate", &mut b)
+                .unwrap();
+            assert_eq!(a, b);
+            assert!(
+                a[0].command
+                    .starts_with("docker run --rm --name app-web-production-exec-123-")
+            );
+        });
+    }
+}

@@ -53,3 +53,33 @@ impl<'a, 'c> ExecSteps<'a, 'c> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_commands_must_read_exactly_as_they_run() {
+        for ok in [
+            "uptime",
+            "cat /etc/os-release | head -1",
+            "echo \"$HOME\" 'x'",
+        ] {
+            assert!(check_exec_command(1, ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "  ",
+            "a\nb",
+            "a\tb",
+            "caf\u{e9}",
+            "a\u{202e}",
+            " x",
+            "x ",
+        ] {
+            let err = check_exec_command(3, bad).unwrap_err().to_string();
+            assert!(err.starts_with("exec command 3"), "{bad:?}: {err}");
+        }
+    }
+}

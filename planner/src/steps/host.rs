@@ -89,3 +89,58 @@ impl<'a, 'c> HostSteps<'a, 'c> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::steps::fixture::config;
+    use crate::template::Templates;
+
+    #[test]
+    fn env_files_are_0600_from_stdin_or_empty_and_run_as_written() {
+        let c = config();
+        let t = Templates::builtin().unwrap();
+        let ctx = Context {
+            config: &c,
+            templates: &t,
+            destination: "production",
+            version: "123",
+            image_digest: None,
+        };
+        let h = HostSteps::new(&ctx);
+        let mut steps = Vec::new();
+        h.write_env_file("d/env", "d/env/a.env", &c.env.base, &mut steps)
+            .unwrap();
+        h.write_env_file("d/env", "d/env/b.env", &EnvLayer::default(), &mut steps)
+            .unwrap();
+        assert_eq!(
+            steps[0].stdin,
+            Some(Stdin::EnvFile(vec![(
+                "DATABASE_URL".into(),
+                "PROD_DATABASE_URL".into()
+            )]))
+        );
+        assert_eq!(steps[1].stdin, None);
+        // Run both for real: the files are created 0600 (the stdin here is a stand-in).
+        let dir = tempfile::tempdir().unwrap();
+        for s in &steps {
+            let st = std::process::Command::new("/bin/sh")
+                .args(["-c", &s.command])
+                .current_dir(dir.path())
+                .stdin(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert!(st.success(), "{}", s.command);
+        }
+        use std::os::unix::fs::PermissionsExt as _;
+        for f in ["d/env/a.env", "d/env/b.env"] {
+            let mode = std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+        assert!(!dir.path().join("d/env/a.env.tmp").exists());
+    }
+}

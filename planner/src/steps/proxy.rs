@@ -419,3 +419,93 @@ impl<'a, 'c> ProxySteps<'a, 'c> {
 fn caddy_site_file(app: &AppSteps<'_, '_>) -> String {
     format!(".kamal/proxy/caddy/sites/{}.caddy", app.container_prefix())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::Buffering;
+    use crate::steps::fixture::config;
+
+    fn flags(c: &crate::config::Config) -> String {
+        let t = Templates::builtin().unwrap();
+        let ctx = Context {
+            config: c,
+            templates: &t,
+            destination: "production",
+            version: "123",
+            image_digest: None,
+        };
+        let web = &c.roles[0];
+        let app = AppSteps::new(&ctx, web, &web.hosts[0]);
+        let f = ProxySteps::new(&ctx).kamal_proxy_flags(&app, web.proxy.as_ref().unwrap());
+        f.iter()
+            .map(|w| w.render().unwrap())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn kamal_proxy_flags_map_every_proxy_setting() {
+        let mut c = config();
+        let p = c.roles[0].proxy.as_mut().unwrap();
+        p.hosts.push("www.example.com".into());
+        p.ssl = Ssl::Automatic;
+        p.ssl_redirect = Some(false);
+        p.healthcheck.path = Some("/health".into());
+        p.healthcheck.interval = Some(2);
+        p.healthcheck.timeout = Some(4);
+        p.response_timeout = Some(60);
+        p.buffering = Buffering {
+            requests: Some(false),
+            responses: None,
+            max_request_body: Some(1024),
+            max_response_body: Some(2048),
+            memory: Some(4096),
+        };
+        p.path_prefixes = vec!["/api".into()];
+        p.strip_path_prefix = Some(false);
+        p.forward_headers = Some(true);
+        p.request_headers = vec!["X-Request-Id".into()];
+        p.response_headers = vec!["X-Runtime".into()];
+        assert_eq!(
+            flags(&c),
+            "--host=app.example.com --host=www.example.com --tls --tls-redirect=false \
+             --deploy-timeout=30s --drain-timeout=30s --health-check-path=/health \
+             --health-check-interval=2s --health-check-timeout=4s --target-timeout=60s \
+             --buffer-responses --max-request-body=1024 --max-response-body=2048 \
+             --buffer-memory=4096 --path-prefix=/api --strip-path-prefix=false \
+             --forward-headers=true --log-request-header=X-Request-Id \
+             --log-response-header=X-Runtime"
+        );
+    }
+
+    #[test]
+    fn proxy_containers_match_kamal_and_caddy_layouts() {
+        let mut c = config();
+        let t = Templates::builtin().unwrap();
+        let run = |c: &crate::config::Config| {
+            let ctx = Context {
+                config: c,
+                templates: &t,
+                destination: "production",
+                version: "123",
+                image_digest: None,
+            };
+            ProxySteps::new(&ctx)
+                .run_command()
+                .script()
+                .render()
+                .unwrap()
+        };
+        assert_eq!(
+            run(&c),
+            "docker run --name kamal-proxy --network kamal --detach --restart unless-stopped --volume kamal-proxy-config:/home/kamal-proxy/.config/kamal-proxy --volume \"$PWD\"/.kamal/proxy/apps-config:/home/kamal-proxy/.apps-config --publish 80:80 --publish 443:443 --log-opt max-size=10m basecamp/kamal-proxy:v0.9.2 kamal-proxy run"
+        );
+        c.writ.proxy_driver = ProxyDriver::Caddy;
+        assert_eq!(
+            run(&c),
+            "docker run --name writ-caddy --network kamal --detach --restart unless-stopped --label org.opencontainers.image.title=writ-caddy --volume \"$PWD\"/.kamal/proxy/caddy:/etc/caddy --volume writ-caddy-data:/data --publish 80:80 --publish 443:443 --log-opt max-size=10m caddy:2 caddy run --config /etc/caddy/Caddyfile --adapter caddyfile"
+        );
+    }
+}

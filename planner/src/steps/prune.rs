@@ -52,3 +52,38 @@ impl<'a, 'c> PruneSteps<'a, 'c> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::steps::fixture::config;
+    use crate::template::Templates;
+
+    #[test]
+    fn prune_keeps_retained_containers_and_used_images() {
+        let mut c = config();
+        c.retain_containers = 2;
+        let t = Templates::builtin().unwrap();
+        let ctx = Context {
+            config: &c,
+            templates: &t,
+            destination: "production",
+            version: "123",
+            image_digest: None,
+        };
+        let mut steps = Vec::new();
+        let p = PruneSteps::new(&ctx);
+        p.prune_containers(&mut steps).unwrap();
+        p.prune_images(&mut steps).unwrap();
+        assert!(
+            steps[0].command.contains("| tail -n +3 |"),
+            "{}",
+            steps[0].command
+        );
+        assert_eq!(
+            steps[1].command,
+            "docker image prune --force --filter label=service=app && docker image ls --filter label=service=app --format '{{.ID}} {{.Repository}}:{{.Tag}}' | grep -v -w \"$(docker container ls -a --format '{{.Image}}\\|' --filter label=service=app | tr -d '\\n')\"'registry.example.com/dhh/app:latest-production\\|registry.example.com/dhh/app:<none>' | while read -r image tag; do docker rmi \"$tag\"; done"
+        );
+    }
+}

@@ -53,3 +53,47 @@ impl<'a, 'c> RegistrySteps<'a, 'c> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::steps::fixture::config;
+    use crate::template::Templates;
+
+    #[test]
+    fn login_reads_the_password_from_stdin_with_or_without_a_server() {
+        let mut c = config();
+        let t = Templates::builtin().unwrap();
+        let mut registry = c.registry.take().unwrap();
+        let ctx = Context {
+            config: &c,
+            templates: &t,
+            destination: "production",
+            version: "123",
+            image_digest: None,
+        };
+        let mut steps = Vec::new();
+        RegistrySteps::new(&ctx)
+            .login(Some(&registry), &mut steps)
+            .unwrap();
+        registry.server = None;
+        RegistrySteps::new(&ctx)
+            .login(Some(&registry), &mut steps)
+            .unwrap();
+        RegistrySteps::new(&ctx).login(None, &mut steps).unwrap();
+        let lines: Vec<&str> = steps.iter().map(|s| s.command.as_str()).collect();
+        assert_eq!(
+            lines,
+            [
+                "docker login registry.example.com -u deploy --password-stdin",
+                "docker login -u deploy --password-stdin"
+            ]
+        );
+        assert!(
+            steps
+                .iter()
+                .all(|s| s.stdin == Some(Stdin::Secret("KAMAL_REGISTRY_PASSWORD".into())))
+        );
+    }
+}
