@@ -238,12 +238,14 @@ pub(super) fn restart_policy(s: &str) -> Option<RestartPolicy> {
 
 pub(super) fn volume(v: &Sp<String>, path: &str) -> R<String> {
     let s = no_nul(v, path)?;
-    if s.is_empty() || !s.contains(':') {
+    // `source:target[:options]`, or an absolute container path alone (an anonymous volume).
+    let ok = (s.contains(':') && !s.starts_with(':')) || s.starts_with('/');
+    if !ok {
         return Err(problem(
             v.pos,
             path,
             format!(
-                "volume `{}` is not `host_path:container_path[:options]`",
+                "volume `{}` is not `host_path:container_path[:options]` or `/container_path`",
                 s.escape_debug()
             ),
         ));
