@@ -93,6 +93,8 @@ impl<'a, 'c> HostSteps<'a, 'c> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
     use super::*;
     use crate::steps::fixture::config;
     use crate::template::Templates;
@@ -133,7 +135,6 @@ mod tests {
                 .unwrap();
             assert!(st.success(), "{}", s.command);
         }
-        use std::os::unix::fs::PermissionsExt as _;
         for f in ["d/env/a.env", "d/env/b.env"] {
             let mode = std::fs::metadata(dir.path().join(f))
                 .unwrap()
