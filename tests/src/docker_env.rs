@@ -21,6 +21,15 @@ pub struct DockerEnv {
     pub registry_password: String,
     /// The app's repository inside the registry (`acme/hey`).
     pub image: String,
+    /// The env file's directory (holds the lock that serializes runs on the shared dockerd).
+    dir: PathBuf,
+}
+
+/// Exclusive use of the shared dockerd (fixed container names, the proxy on port 80) by one
+/// test process at a time; released when dropped.
+#[derive(Debug)]
+pub struct DockerLock {
+    _file: std::fs::File,
 }
 
 impl std::fmt::Debug for DockerEnv {
@@ -30,6 +39,7 @@ impl std::fmt::Debug for DockerEnv {
             .field("registry_user", &self.registry_user)
             .field("registry_password", &"[secret]")
             .field("image", &self.image)
+            .field("dir", &self.dir)
             .finish()
     }
 }
@@ -61,6 +71,7 @@ impl DockerEnv {
             registry_user: get("WRIT_E2E_REGISTRY_USER"),
             registry_password: get("WRIT_E2E_REGISTRY_PASSWORD"),
             image: get("WRIT_E2E_IMAGE"),
+            dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
         };
         let info = docker(&["info", "--format", "{{.ServerVersion}}"]);
         assert!(
@@ -76,6 +87,22 @@ impl DockerEnv {
             env.registry
         );
         env
+    }
+
+    /// Wait for exclusive use of dockerd: two test runs (say, the suite and a focused run)
+    /// would otherwise remove each other's containers.
+    #[must_use]
+    pub fn lock(&self) -> DockerLock {
+        let path = self.dir.join("docker.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+        file.lock()
+            .unwrap_or_else(|e| panic!("cannot lock {}: {e}", path.display()));
+        DockerLock { _file: file }
     }
 
     /// `REGISTRY/IMAGE` (the repository every plan pulls).

@@ -77,7 +77,7 @@ impl App {
             config.join(format!("deploy.{DESTINATION}.yml")),
             // Like the example's production: web behind the proxy, a worker without one.
             "servers:\n  web:\n    hosts:\n      - 127.0.0.1\n  \
-             worker:\n    hosts:\n      - 127.0.0.1\n    proxy: false\n",
+             worker:\n    hosts:\n      - 127.0.0.1\n    cmd: /bin/hey-worker\n    proxy: false\n",
         )
         .unwrap();
         std::fs::write(
@@ -92,14 +92,13 @@ impl App {
         self.root.join(format!("plans/{DESTINATION}.plan"))
     }
 
-    /// `writ plan ARGS -d production` in the app root (created a minute ago, so the
+    /// `writ plan -d production ARGS` in the app root (created a minute ago, so the
     /// executor's clock sees it as current).
     fn plan(&self, args: &[&str], secrets: &[&str]) -> String {
         let created = jiff::Timestamp::now().as_second() - 60;
         let out = Command::new(writ_bin())
-            .arg("plan")
+            .args(["plan", "-d", DESTINATION])
             .args(args)
-            .args(["-d", DESTINATION])
             .current_dir(&self.root)
             .env("SOURCE_DATE_EPOCH", created.to_string())
             .env("NO_COLOR", "1")
@@ -150,9 +149,10 @@ impl Drop for ResetOnDrop {
 }
 
 fn apply(world: &World, app: &App, env: &DockerEnv, token: &str) -> Output {
+    // A step that hangs (say, a command the image ignores) fails instead of stalling CI.
     let out = world.apply(
         &app.plan_path(),
-        &[],
+        &["--step-timeout", "120"],
         &[
             ("KAMAL_REGISTRY_PASSWORD", env.registry_password.as_str()),
             ("HEY_API_TOKEN", token),
@@ -185,6 +185,16 @@ fn running(version: &str) -> Vec<String> {
     ]
 }
 
+/// stdout and stderr of `docker ARGS` (`docker logs` writes the container's stderr there).
+fn docker_output(args: &[&str]) -> String {
+    let out = writ_tests::docker_env::docker(args);
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 fn running_app_containers() -> Vec<String> {
     let names = docker_ok(&[
         "ps",
@@ -201,6 +211,7 @@ fn running_app_containers() -> Vec<String> {
 #[test]
 fn caddy_deploy_serves_v1_then_v2_then_rolls_back_to_v1_with_secrets_only_on_stdin() {
     let env = DockerEnv::require();
+    let _lock = env.lock();
     reset_host("hey", &env.repository());
     let _reset = ResetOnDrop(env.repository());
     let world = World::new(1);
@@ -215,6 +226,13 @@ fn caddy_deploy_serves_v1_then_v2_then_rolls_back_to_v1_with_secrets_only_on_std
     apply(&world, &app, &env, &token);
     serves("hey v1");
     assert_eq!(running_app_containers(), running("v1"));
+
+    // The worker runs its own `cmd:` (no proxy: booted once Docker reports it running).
+    let logs = docker_output(&["logs", "hey-worker-production-v1"]);
+    assert!(
+        logs.contains("hey-worker: hey there"),
+        "worker logs: {logs}"
+    );
 
     // The app's secret reached the container through the 0600 env file, written from stdin.
     let env_file = world.hosts[0]
@@ -262,6 +280,23 @@ fn caddy_deploy_serves_v1_then_v2_then_rolls_back_to_v1_with_secrets_only_on_std
     serves("hey v1");
     assert_eq!(running_app_containers(), running("v1"));
 
+    // app exec runs the reviewed command in a new container of the deployed image.
+    let plan_exec = app.plan(
+        &[
+            "app",
+            "exec",
+            "--roles",
+            "web",
+            "--version",
+            "v1",
+            "--",
+            "/bin/busybox grep -q 'hey v1' /www/index.html",
+        ],
+        &secrets,
+    );
+    app.sign(&world);
+    apply(&world, &app, &env, &token);
+
     // app stop takes v1 out of the proxy and stops it; app start brings it back.
     let plan_stop = app.plan(&["app", "stop", "--version", "v1"], &secrets);
     app.sign(&world);
@@ -290,6 +325,7 @@ fn caddy_deploy_serves_v1_then_v2_then_rolls_back_to_v1_with_secrets_only_on_std
         ("v2", &plan_v2),
         ("redeploy", &plan_redeploy),
         ("rollback", &plan_rollback),
+        ("app exec", &plan_exec),
         ("app stop", &plan_stop),
         ("app start", &plan_start),
         ("proxy reboot", &plan_reboot),
