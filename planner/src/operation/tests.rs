@@ -635,6 +635,50 @@ fn injection_corpus_through_every_field_never_runs() {
     }
 }
 
+#[test]
+fn injection_corpus_through_every_step_of_every_operation_never_runs() {
+    // Every step, not only docker calls: mkdir, env and site files, rm -rf of the accessory
+    // directory… with docker stubbed, in a scratch home directory.
+    let corpus = [
+        "$(touch pwned)",
+        "`touch pwned`",
+        "'; touch pwned; '",
+        "\"; touch pwned; \"",
+        "x\ntouch pwned",
+        "${IFS}$(touch${IFS}pwned)",
+    ];
+    let ops = [
+        Operation::Setup,
+        Operation::App(AppAction::Remove),
+        Operation::Accessory(AccessoryAction::Reboot, AccessoryTarget::All),
+        Operation::Accessory(AccessoryAction::Remove, AccessoryTarget::All),
+        Operation::Prune,
+        Operation::Rollback {
+            version: "122".into(),
+        },
+    ];
+    for x in corpus {
+        let c = config_with(x);
+        let dir = tempfile::tempdir().unwrap();
+        for op in &ops {
+            let p = plan(&c, op);
+            // One shell per plan: each step in its own subshell, as its own exec would be.
+            let script: String = commands(&p)
+                .iter()
+                .map(|c| format!("(\n{c}\n)\n"))
+                .collect();
+            for shell in ["/bin/sh", "bash"] {
+                probe(shell, dir.path(), &script);
+                assert!(
+                    !dir.path().join("pwned").exists(),
+                    "{shell}: {x:?} ran a command in {}",
+                    op.header()
+                );
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 

@@ -183,9 +183,9 @@ pub fn inputs(templates: &Templates) -> PlanInputs<'_> {
     }
 }
 
-/// Shell functions that stand in for `docker` (and `chown`) on a test machine: the argv of
+/// Shell functions that stand in for `docker` (and `chown`, `sleep`, `xargs`) on a test machine: the argv of
 /// every mutating docker call is printed NUL-separated; queries print nothing.
-pub const PROBE: &str = "docker() { case \"$1\" in run|exec|login|pull|tag|rename|stop|start|rm|rmi) printf '%s\\0' \"$@\" ;; esac; }; chown() { :; }; ";
+pub const PROBE: &str = "docker() { case \"$1\" in run|exec|login|pull|tag|rename|stop|start|rm|rmi) printf '%s\\0' \"$@\" ;; esac; }; chown() { :; }; sleep() { :; }; xargs() { :; }; ";
 
 /// Run `command` with `shell -c` in `dir` behind [`PROBE`]; returns the printed argv
 /// (whatever the exit status: some steps exit non-zero without a docker daemon).
