@@ -206,6 +206,13 @@ pub fn build(config: &Config, op: &Operation, inputs: &PlanInputs<'_>) -> Result
         Operation::Rollback { version } => version.as_str(),
         _ => inputs.version.as_str(),
     };
+    if !is_docker_tag(version) {
+        return Err(fail(format!(
+            "version `{}` cannot be a docker image tag and container name suffix (letters, \
+             digits, `_`, `.` and `-`, starting with a letter or digit, at most 128)",
+            version.escape_debug()
+        )));
+    }
     let ctx = Context {
         config,
         templates: inputs.templates,
@@ -241,6 +248,15 @@ pub fn build(config: &Config, op: &Operation, inputs: &PlanInputs<'_>) -> Result
         hosts,
         phases,
     })
+}
+
+/// Whether `v` is a valid docker tag that also works as the end of a container name.
+fn is_docker_tag(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 128
+        && v.as_bytes()[0].is_ascii_alphanumeric()
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
 /// The name a host has in the plan: the host itself, or for an IPv6 address `ip6-` and the

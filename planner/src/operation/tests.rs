@@ -453,6 +453,37 @@ fn caddy_driver_writes_a_site_caddy_accepts() {
 }
 
 #[test]
+fn versions_must_work_as_docker_tags() {
+    let c = config();
+    for bad in [
+        "",
+        "-x",
+        "1.0 beta",
+        "v1+build",
+        "caf\u{e9}",
+        "a/b",
+        &"a".repeat(129),
+    ] {
+        let err = plan_err(
+            &c,
+            &Operation::Rollback {
+                version: bad.to_owned(),
+            },
+        );
+        assert!(
+            err.contains("cannot be a docker image tag"),
+            "{bad:?}: {err}"
+        );
+    }
+    plan(
+        &c,
+        &Operation::Rollback {
+            version: "v1.2.3_rc-1".into(),
+        },
+    );
+}
+
+#[test]
 fn secret_registry_username_is_refused() {
     let mut c = config();
     c.registry.as_mut().unwrap().username = Credential::Secret("REG_USER".parse().unwrap());
