@@ -23,7 +23,7 @@ use std::sync::Mutex;
 
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
-use writ_exec::plan::Sha256Digest;
+use writ_exec::plan::{MAX_COMMAND_BYTES, Sha256Digest};
 
 use crate::Error;
 use crate::command::Script;
@@ -223,6 +223,15 @@ impl Templates {
             });
         }
         let out = out.trim_matches(' ').replace(NEWLINE, "\n");
+        if out.len() > MAX_COMMAND_BYTES {
+            return Err(Error::Template {
+                name: format!("{template} macro {name}"),
+                message: format!(
+                    "renders a command of {} bytes; a plan step holds at most {MAX_COMMAND_BYTES}",
+                    out.len()
+                ),
+            });
+        }
         Ok((!out.is_empty()).then_some(out))
     }
 }
@@ -396,6 +405,18 @@ mod tests {
         assert_eq!(safe.as_deref(), Some("echo a b"));
         let again = t.step("host.j2", "m", &[Value::from("a b")]).unwrap();
         assert_eq!(again, plain);
+    }
+
+    #[test]
+    fn oversized_commands_are_refused_at_render() {
+        let big = "\u{e9}".repeat(40_000);
+        let err = one(
+            "{% macro m(x) -%}echo {{ x }}{%- endmacro %}",
+            &[Value::from(big)],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("a plan step holds at most"), "{err}");
     }
 
     #[test]
