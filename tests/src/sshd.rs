@@ -17,6 +17,40 @@ use std::time::{Duration, Instant};
 /// Path of the OpenSSH server (Debian `openssh-server`).
 pub const SSHD: &str = "/usr/sbin/sshd";
 
+/// The SSH user of the simulated hosts: a dedicated account with `/bin/sh` as login shell, so
+/// the tests never depend on root's shell start-up files (Debian's bash sources `~/.bashrc`
+/// for commands run by sshd, and this machine's runs `pyenv init`, which can block).
+pub const TEST_USER: &str = "writtest";
+
+/// Create `name` with login shell `shell` if missing, and make key logins possible (password
+/// field `*`: with `UsePAM no` sshd refuses accounts whose password is locked with `!`).
+pub fn ensure_user(name: &str, shell: &str) {
+    let exists = || {
+        Command::new("id")
+            .arg(name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !exists() {
+        let _ = Command::new("useradd")
+            .args(["-M", "-d", "/nonexistent", "-s", shell, name])
+            .stderr(Stdio::null())
+            .status();
+        // A concurrent test may have created it meanwhile; either way it must exist now.
+        assert!(
+            exists(),
+            "cannot create test user {name} (run the tests as root)"
+        );
+    }
+    let ok = Command::new("usermod")
+        .args(["-s", shell, "-p", "*", name])
+        .status()
+        .expect("usermod runs");
+    assert!(ok.success(), "usermod {name} failed");
+}
+
 /// Generate a key with real `ssh-keygen`; returns the public key line (`type base64`).
 pub fn keygen(path: &Path, kind: &str, passphrase: &str) -> String {
     let status = Command::new("ssh-keygen")

@@ -39,6 +39,7 @@ pub struct World {
 impl World {
     /// A world with `n` hosts named `web-1` … `web-n`.
     pub fn new(n: usize) -> Self {
+        crate::sshd::ensure_user(crate::sshd::TEST_USER, "/bin/sh");
         let dir = tempfile::tempdir().expect("tempdir");
         // Test users other than root must reach the hosts' wrapper, keys and homes.
         std::fs::set_permissions(
@@ -86,7 +87,8 @@ impl World {
             .expect("host exists")
     }
 
-    /// A plan skeleton (serial 1, genesis) over every host as user `root`, no phases yet.
+    /// A plan skeleton (serial 1, genesis) over every host as [`crate::sshd::TEST_USER`], no
+    /// phases yet.
     pub fn plan(&self) -> Plan {
         let now = jiff::Timestamp::now().as_second();
         Plan {
@@ -105,7 +107,11 @@ impl World {
             },
             hosts: {
                 // The format wants hosts sorted by name (web-10 before web-2).
-                let mut hosts: Vec<_> = self.hosts.iter().map(|h| h.plan_host("root")).collect();
+                let mut hosts: Vec<_> = self
+                    .hosts
+                    .iter()
+                    .map(|h| h.plan_host(crate::sshd::TEST_USER))
+                    .collect();
                 hosts.sort_by(|a, b| a.name.cmp(&b.name));
                 hosts
             },

@@ -114,7 +114,7 @@ fn sshd_killed_mid_apply_then_rerun_completes_without_repeating_a_completed_step
     let (path, _) = w.write_signed("p", &plan);
     let mut args: Vec<String> = vec!["apply".into()];
     args.extend(w.trust_args(&path));
-    let child = std::process::Command::new(writ_exec_bin())
+    let mut child = std::process::Command::new(writ_exec_bin())
         .args(&args)
         .current_dir(w.dir.path())
         .env_remove("SSH_AUTH_SOCK")
@@ -124,9 +124,13 @@ fn sshd_killed_mid_apply_then_rerun_completes_without_repeating_a_completed_step
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !w.hosts[0].commands().contains(&steps[2].command) {
-        assert!(Instant::now() < deadline, "step 3 never started");
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("step 3 never started\n{}", text(&out));
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(100));

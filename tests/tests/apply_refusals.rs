@@ -227,6 +227,13 @@ fn held_lock_refuses_shows_holder_and_force_release_is_audited() {
         "owner=github:mallory run 99\nplan=abc\ntime=2026-12-01T00:00:00Z\n",
     )
     .unwrap();
+    // As if another executor (the same SSH user) had taken it.
+    let owned = std::process::Command::new("chown")
+        .args(["-R", writ_tests::sshd::TEST_USER])
+        .arg(w.host("web-2").home.join(".kamal"))
+        .status()
+        .unwrap();
+    assert!(owned.success());
     let (path, _) = w.write_signed("p", &plan);
     let out = w.apply(&path, &[], &[]);
     assert_eq!(code(&out), 27, "{}", text(&out));
@@ -275,43 +282,10 @@ fn held_lock_refuses_shows_holder_and_force_release_is_audited() {
     assert!(out.status.success(), "{}", text(&out));
 }
 
-/// A user whose login shell is fish (created once; password `*` so sshd accepts key logins).
-fn fish_user() -> &'static str {
-    const USER: &str = "writfish";
-    let exists = std::process::Command::new("id")
-        .arg(USER)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !exists {
-        let fish = ["/usr/bin/fish", "/bin/fish"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .expect("fish is installed (scripts/ci-deps.sh)");
-        let ok = std::process::Command::new("useradd")
-            .args(["-M", "-d", "/nonexistent", "-s", fish, USER])
-            .status()
-            .unwrap();
-        // A concurrent test may have created it meanwhile.
-        assert!(
-            ok.success()
-                || std::process::Command::new("id")
-                    .arg(USER)
-                    .status()
-                    .unwrap()
-                    .success()
-        );
-    }
-    let ok = std::process::Command::new("usermod")
-        .args(["-p", "*", USER])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    USER
-}
-
 #[test]
 fn fish_login_shell_is_refused_before_any_plan_step() {
-    let user = fish_user();
+    let user = "writfish";
+    writ_tests::sshd::ensure_user(user, fish());
     let w = World::new(1);
     let mut plan = marker_plan(&w, "fish");
     plan.hosts[0].user = user.into();
@@ -324,4 +298,11 @@ fn fish_login_shell_is_refused_before_any_plan_step() {
         w.host("web-1").commands(),
         vec![state::PROBE_COMMAND.to_owned()]
     );
+}
+
+fn fish() -> &'static str {
+    ["/usr/bin/fish", "/bin/fish"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("fish is installed (scripts/ci-deps.sh)")
 }

@@ -87,13 +87,8 @@ fn three_hosts_two_phases_replay_every_command_byte_for_byte() {
         );
         assert_eq!(logged.len(), steps.len() + 4, "{logged:#?}");
         let quoted = std::fs::read_to_string(h.home.join("quoted.txt")).unwrap();
-        assert_eq!(
-            quoted,
-            format!(
-                "a  b\nit's\n{}\n",
-                std::env::var("HOME").unwrap_or_default()
-            )
-        );
+        // `$HOME` is the host user's (the test user's is /nonexistent): expanded there.
+        assert_eq!(quoted, "a  b\nit's\n/nonexistent\n");
         let ran = std::fs::read_to_string(h.home.join("ran.txt")).unwrap();
         assert!(
             ran.starts_with("phase1\nmulti  line\n\n  indented $NOT_EXPANDED\n"),
@@ -193,7 +188,11 @@ fn three_host_plan_two(w: &World) -> Plan {
 #[test]
 fn primary_first_and_rolling_groups_keep_their_order_and_wait() {
     let w = World::new(3);
-    let d = w.dir.path().display().to_string();
+    // A directory every host (and the test user) can write to.
+    let shared = w.dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let d = shared.display().to_string();
     let mut p = w.plan();
     let after_primary = format!("test -e {d}/primary-done");
     let group1 = |h: &str| format!("touch {d}/g1-{h}");
