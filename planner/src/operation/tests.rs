@@ -453,6 +453,21 @@ fn caddy_driver_writes_a_site_caddy_accepts() {
 }
 
 #[test]
+fn ipv6_hosts_get_plan_names_and_valid_hostnames() {
+    let mut c = config();
+    let v6: HostName = "2001:db8::7".parse().unwrap();
+    c.roles[1].hosts[0].host = v6.clone();
+    c.host_keys
+        .insert(v6, c.host_keys.values().next().unwrap().clone());
+    let p = plan(&c, &Operation::Deploy);
+    let h = p.host("ip6-2001-db8--7").unwrap();
+    assert_eq!(h.address, "2001:db8::7");
+    let run = &steps_on(&p, "boot", "ip6-2001-db8--7")[2].command;
+    assert!(run.contains(" --hostname 2001-db8--7-"), "{run}");
+    assert!(run.contains(" --env KAMAL_HOST=2001:db8::7 "), "{run}");
+}
+
+#[test]
 fn versions_must_work_as_docker_tags() {
     let c = config();
     for bad in [

@@ -143,7 +143,15 @@ impl<'a, 'c> AppSteps<'a, 'c> {
     /// from the container name, so plans stay deterministic where Kamal uses random ones.
     #[must_use]
     pub fn hostname(&self) -> String {
-        let host: String = self.host.host.as_str().chars().take(51).collect();
+        // An IPv6 address is not a valid hostname: its `:` become `-`.
+        let host: String = self
+            .host
+            .host
+            .as_str()
+            .chars()
+            .take(51)
+            .map(|c| if c == ':' { '-' } else { c })
+            .collect();
         let host = host.trim_end_matches('.');
         let hex = base16ct::lower::encode_string(&Sha256::digest(self.container().as_bytes()));
         format!("{host}-{}", &hex[..12])
