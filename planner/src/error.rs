@@ -130,9 +130,8 @@ impl Error {
             Error::KeyFile { .. } => 40,
             Error::WouldOverwrite { .. } => 41,
             Error::BadPrincipal(_) => 2,
-            Error::Config { .. } => 78,
+            Error::Config { .. } | Error::Unquotable(_) => 78,
             Error::Template { .. } => 79,
-            Error::Unquotable(_) => 78,
             Error::Operation { .. } => 80,
             Error::ExecCommand { .. } => 81,
             Error::NoSourceDate { .. } | Error::BadSourceDateEpoch { .. } | Error::NoVersion => 82,
@@ -145,14 +144,12 @@ impl Error {
     #[must_use]
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::Io { .. } | Error::Exec(_) => None,
             Error::KeyFile { .. } => Some(
                 "the passphrase comes from WRIT_KEY_PASSPHRASE or a prompt; ssh-agent and hardware keys can sign with `ssh-keygen -Y sign -n writ-plan:<destination>`".into(),
             ),
             Error::WouldOverwrite { .. } => {
                 Some("choose another --out, or move the old key away yourself".into())
             }
-            Error::BadPrincipal(_) => None,
             Error::Config { diagnostic } => diagnostic.hint.clone(),
             Error::Template { .. } => Some(
                 "compare with the built-in templates in templates/; each macro renders one command line".into(),
@@ -160,7 +157,11 @@ impl Error {
             Error::ExecCommand { .. } => Some(
                 "exec commands are shown and run verbatim: one line of printable ASCII each".into(),
             ),
-            Error::Unquotable(_) | Error::Operation { .. } => None,
+            Error::Io { .. }
+            | Error::Exec(_)
+            | Error::BadPrincipal(_)
+            | Error::Unquotable(_)
+            | Error::Operation { .. } => None,
             Error::NoSourceDate { .. } => Some(
                 "commit the config to git, or set SOURCE_DATE_EPOCH=<unix seconds> for a reproducible build outside git".into(),
             ),
