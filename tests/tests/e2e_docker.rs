@@ -1,9 +1,11 @@
-//! End to end with real parts: the example app's config (examples/hey, caddy driver) →
-//! `writ plan` → `writ sign` ×2 → `writ-exec apply` over a real sshd on loopback to the real
-//! dockerd, pulling from a real registry with basic auth; then `curl` through Caddy sees v1,
-//! a deploy of v2 serves v2, and a rollback serves v1 again. The registry password and the
-//! app's secret env reach the host only on stdin: neither is in a plan, the review, the
-//! executor's output, the audit log or any command the host received.
+//! End to end with real parts: the example app's config (examples/hey: web role behind the
+//! caddy proxy, a worker, plus an accessory) → `writ plan` → `writ sign` ×2 → `writ-exec apply`
+//! over a real sshd on loopback to the real dockerd, pulling from a real registry with basic
+//! auth. `curl` through Caddy sees v1 after setup, v2 after deploy and redeploy, v1 after
+//! rollback; app exec, app stop/start, proxy reboot, prune, then app, accessory and proxy
+//! remove leave nothing behind. The registry password and the app's secret reach the host only
+//! on stdin: neither is in a plan, the review, the executor's output, the audit log or any
+//! command the host received.
 //! Needs `scripts/e2e-env` (dockerd, registry, images); fails, never skips, without it.
 #![allow(clippy::unwrap_used)]
 
@@ -51,7 +53,20 @@ fn deploy_yml(env: &DockerEnv, ssh_port: u16) -> String {
             "  plan_lifetime: 72h",
             "  plan_lifetime: 1h\n  proxy: caddy",
         );
-    format!("{yml}\nreadiness_delay: 1\n")
+    // An accessory on the same host, from the app's image: a file from the repo mounted in,
+    // a data directory, a secret in its env file, reachable by name on the `kamal` network.
+    let accessory = format!(
+        "accessories:\n  \
+           cache:\n    \
+             image: {}/{}:v1\n    \
+             host: 127.0.0.1\n    \
+             cmd: /bin/busybox sh -c 'trap \"exit 0\" TERM; /bin/busybox httpd -f -p 8081 -h /srv & wait'\n    \
+             files:\n      - config/cache.html:/srv/index.html\n    \
+             directories:\n      - data:/data\n    \
+             env:\n      secret:\n        - HEY_API_TOKEN\n",
+        env.registry, env.image
+    );
+    format!("{yml}\nreadiness_delay: 1\n{accessory}")
 }
 
 fn repo_root() -> PathBuf {
@@ -80,6 +95,7 @@ impl App {
              worker:\n    hosts:\n      - 127.0.0.1\n    cmd: /bin/hey-worker\n    proxy: false\n",
         )
         .unwrap();
+        std::fs::write(config.join("cache.html"), "cache ok\n").unwrap();
         std::fs::write(
             config.join("known_hosts"),
             format!("[127.0.0.1]:{} {}\n", host.port, host.host_key),
@@ -209,7 +225,7 @@ fn running_app_containers() -> Vec<String> {
 }
 
 #[test]
-fn caddy_deploy_serves_v1_then_v2_then_rolls_back_to_v1_with_secrets_only_on_stdin() {
+fn example_app_deploys_v1_v2_rolls_back_and_tears_down_on_real_docker_with_secrets_only_on_stdin() {
     let env = DockerEnv::require();
     let _lock = env.lock();
     reset_host("hey", &env.repository());
@@ -233,6 +249,27 @@ fn caddy_deploy_serves_v1_then_v2_then_rolls_back_to_v1_with_secrets_only_on_std
         logs.contains("hey-worker: hey there"),
         "worker logs: {logs}"
     );
+
+    // The accessory serves its file from the repo to the app over the `kamal` network, and
+    // got the secret through its own env file.
+    let from_app = docker_ok(&[
+        "exec",
+        "hey-web-production-v1",
+        "/bin/busybox",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "http://hey-cache:8081/",
+    ]);
+    assert_eq!(from_app, "cache ok");
+    let cache_env = docker_ok(&["exec", "hey-cache", "/bin/busybox", "env"]);
+    assert!(
+        cache_env
+            .lines()
+            .any(|l| l == format!("HEY_API_TOKEN={token}"))
+    );
+    assert!(world.hosts[0].home.join("hey-cache/data").is_dir());
 
     // The app's secret reached the container through the 0600 env file, written from stdin.
     let env_file = world.hosts[0]
@@ -319,6 +356,62 @@ fn caddy_deploy_serves_v1_then_v2_then_rolls_back_to_v1_with_secrets_only_on_std
     serves("hey v1");
     assert_eq!(running_app_containers(), running("v1"));
 
+    // prune keeps the newest `retain_containers` (3) stopped containers of the service.
+    let stopped = || {
+        docker_ok(&[
+            "ps",
+            "--all",
+            "--filter",
+            "label=service=hey",
+            "--filter",
+            "status=exited",
+            "--format",
+            "{{.Names}}",
+        ])
+        .lines()
+        .count()
+    };
+    assert!(
+        stopped() > 3,
+        "the flow leaves more than 3 stopped containers"
+    );
+    let plan_prune = app.plan(&["prune", "--version", "v1"], &secrets);
+    app.sign(&world);
+    apply(&world, &app, &env, &token);
+    assert_eq!(stopped(), 3);
+    serves("hey v1");
+
+    // Tear down through writ: app, accessory, proxy; nothing of the service is left.
+    let plan_app_remove = app.plan(&["app", "remove", "--version", "v1"], &secrets);
+    app.sign(&world);
+    apply(&world, &app, &env, &token);
+    let left = docker_ok(&[
+        "ps",
+        "--all",
+        "--filter",
+        "label=service=hey",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(left, "", "app remove left containers");
+    let plan_acc_remove = app.plan(
+        &["accessory", "remove", "cache", "--version", "v1"],
+        &secrets,
+    );
+    app.sign(&world);
+    apply(&world, &app, &env, &token);
+    let plan_proxy_remove = app.plan(&["proxy", "remove", "--version", "v1"], &secrets);
+    app.sign(&world);
+    apply(&world, &app, &env, &token);
+    let left = docker_ok(&["ps", "--all", "--format", "{{.Names}}"]);
+    let left: Vec<&str> = left
+        .lines()
+        .filter(|n| n.starts_with("hey-") || *n == "writ-caddy")
+        .collect();
+    assert!(left.is_empty(), "teardown left containers: {left:?}");
+    assert!(!world.hosts[0].home.join("hey-cache").exists());
+    assert!(!world.hosts[0].home.join(".kamal/proxy/caddy").exists());
+
     // No secret value in any plan, the audit log or any command the host received.
     for (name, plan) in [
         ("v1", &plan_v1),
@@ -329,6 +422,10 @@ fn caddy_deploy_serves_v1_then_v2_then_rolls_back_to_v1_with_secrets_only_on_std
         ("app stop", &plan_stop),
         ("app start", &plan_start),
         ("proxy reboot", &plan_reboot),
+        ("prune", &plan_prune),
+        ("app remove", &plan_app_remove),
+        ("accessory remove", &plan_acc_remove),
+        ("proxy remove", &plan_proxy_remove),
     ] {
         assert_no_secret(&format!("the {name} plan"), plan, &secrets);
     }
