@@ -301,7 +301,7 @@ fn children_of(pid: u32) -> Vec<u32> {
         return out;
     };
     for e in entries.flatten() {
-        let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(candidate) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
@@ -311,12 +311,12 @@ fn children_of(pid: u32) -> Vec<u32> {
         let Some(fields) = stat.rsplit_once(')').map(|(_, r)| r) else {
             continue;
         };
-        let ppid = fields
+        let parent = fields
             .split_whitespace()
             .nth(1)
             .and_then(|s| s.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            out.push(p);
+        if parent == Some(pid) {
+            out.push(candidate);
         }
     }
     out

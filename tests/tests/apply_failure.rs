@@ -101,7 +101,7 @@ fn failing_step_stops_later_phases_and_the_report_names_host_step_and_exit_code(
 fn sshd_killed_mid_apply_then_rerun_completes_without_repeating_a_completed_step() {
     let mut w = World::new(1);
     let mut plan = w.plan();
-    let steps = vec![
+    let steps = [
         step("echo 1 >> ran.txt"),
         step("echo 2 >> ran.txt"),
         step("if test -e go; then echo 3 >> ran.txt; else sleep 60; fi"),
