@@ -404,3 +404,37 @@ fn policy_refuses_an_invalid_destination() {
         assert_eq!(err.exit_code(), 12, "{bad}");
     }
 }
+
+#[test]
+fn signers_linked_through_a_shared_principal_count_once_transitively() {
+    // alice's key is p1; bob's key is listed for p1 and p2; carol's key is p2. alice and carol
+    // share nothing directly, but bob's line ties them together: one signer, not two or three.
+    let text = format!(
+        "p1@example.com {}\np1@example.com,p2@example.com {}\np2@example.com {}\n",
+        common::public("alice"),
+        common::public("bob"),
+        common::public("carol")
+    );
+    let bytes = sample_bytes();
+    let sigs = [
+        sig("alice", "production", &bytes),
+        sig("bob", "production", &bytes),
+        sig("carol", "production", &bytes),
+    ];
+    let err = verify(bytes.clone(), &sigs, &policy(&text, 2, "production"), now()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("1 of 2 required signatures: p1@example.com"),
+        "{err}"
+    );
+    assert_eq!(reasons(&err).len(), 2);
+    // Without bob's bridging signature, alice and carol are two signers.
+    let v = verify(
+        bytes,
+        &[sigs[0].clone(), sigs[2].clone()],
+        &policy(&text, 2, "production"),
+        now(),
+    )
+    .unwrap();
+    assert_eq!(v.signers().len(), 2);
+}
