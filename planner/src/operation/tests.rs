@@ -709,10 +709,12 @@ fn injection_corpus_through_every_step_of_every_operation_never_runs() {
         for op in &ops {
             let p = plan(&c, op);
             // One shell per plan: each step in its own subshell, as its own exec would be.
-            let script: String = commands(&p)
-                .iter()
-                .map(|c| format!("(\n{c}\n)\n"))
-                .collect();
+            let mut script = String::new();
+            for c in commands(&p) {
+                script.push_str("(\n");
+                script.push_str(c);
+                script.push_str("\n)\n");
+            }
             for shell in ["/bin/sh", "bash"] {
                 probe(shell, dir.path(), &script);
                 assert!(
