@@ -27,6 +27,8 @@ pub enum Event<'a> {
     Connected {
         /// `SHA256:` of the presented key.
         fingerprint: &'a str,
+        /// Steps the plan has for this host.
+        steps: usize,
     },
     /// A step starts.
     StepStart {
@@ -140,7 +142,7 @@ impl Progress {
 
     fn plain(&self, host: &str, event: &Event<'_>) {
         let text = match event {
-            Event::Connected { fingerprint } => format!("connected, host key {fingerprint}"),
+            Event::Connected { fingerprint, .. } => format!("connected, host key {fingerprint}"),
             Event::StepStart {
                 step,
                 total,
@@ -164,9 +166,8 @@ impl Progress {
 
     fn json(&self, host: &str, event: &Event<'_>) {
         let v = match event {
-            Event::Connected { fingerprint } => {
-                serde_json::json!({"event": "connected", "host": host, "host_key": fingerprint})
-            }
+            Event::Connected { fingerprint, steps } => serde_json::json!({"event": "connected",
+                "host": host, "host_key": fingerprint, "steps": steps}),
             Event::StepStart {
                 step,
                 total,
@@ -211,7 +212,10 @@ impl Progress {
             b
         });
         match event {
-            Event::Connected { .. } => bar.set_message("connected"),
+            Event::Connected { steps, .. } => {
+                bar.set_length(*steps as u64);
+                bar.set_message("connected");
+            }
             Event::StepStart {
                 step,
                 total,

@@ -620,6 +620,7 @@ async fn preflight(ctx: &Arc<Ctx>, name: &str) -> Result<Prepared, Error> {
         name,
         &Event::Connected {
             fingerprint: conn.seen_fingerprint(),
+            steps: ctx.layout.get(name).map_or(0, |l| l.1),
         },
     );
     // Shell probe: before anything else runs on the host.
