@@ -67,7 +67,9 @@ pub enum Error {
     },
     /// `created` cannot be known: the config root is not in a git work tree with a commit and
     /// `SOURCE_DATE_EPOCH` is not set (the wall clock is never used).
-    #[error("cannot tell when the plan was made: {root} is not in a git repository with a commit, and SOURCE_DATE_EPOCH is not set")]
+    #[error(
+        "cannot tell when the plan was made: {root} is not in a git repository with a commit, and SOURCE_DATE_EPOCH is not set"
+    )]
     NoSourceDate {
         /// The config root.
         root: PathBuf,

@@ -139,7 +139,10 @@ mod tests {
             write_new_key(&again, &out, None),
             Err(Error::WouldOverwrite { .. })
         ));
-        assert_eq!(PrivateKey::read_openssh_file(&out).unwrap().public_key(), key.public_key());
+        assert_eq!(
+            PrivateKey::read_openssh_file(&out).unwrap().public_key(),
+            key.public_key()
+        );
     }
 
     #[test]
@@ -152,7 +155,10 @@ mod tests {
         let stored = PrivateKey::read_openssh_file(&out).unwrap();
         assert!(stored.is_encrypted());
         assert!(stored.decrypt("wrong").is_err());
-        assert_eq!(stored.decrypt("correct horse").unwrap().public_key(), key.public_key());
+        assert_eq!(
+            stored.decrypt("correct horse").unwrap().public_key(),
+            key.public_key()
+        );
     }
 
     #[test]

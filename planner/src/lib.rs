@@ -2,8 +2,8 @@
 //! into a canonical plan (the format lives in `writ_exec::plan`), diffs plans and signs them.
 //! The library never prints; the `writ` binary does.
 
-pub mod command;
 pub mod chain;
+pub mod command;
 pub mod config;
 pub mod diagnostic;
 mod error;

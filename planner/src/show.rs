@@ -46,7 +46,10 @@ pub fn render(plan: &Plan, id: Sha256Digest, signatures: usize) -> String {
         &if secrets.is_empty() {
             "none".to_owned()
         } else {
-            format!("{} (names only; values come from the executor)", secrets.join(", "))
+            format!(
+                "{} (names only; values come from the executor)",
+                secrets.join(", ")
+            )
         },
     );
     field(
@@ -61,7 +64,11 @@ pub fn render(plan: &Plan, id: Sha256Digest, signatures: usize) -> String {
         } else {
             h.address.clone()
         };
-        let via = h.via.as_deref().map(|v| format!(" via {v}")).unwrap_or_default();
+        let via = h
+            .via
+            .as_deref()
+            .map(|v| format!(" via {v}"))
+            .unwrap_or_default();
         let keys: Vec<String> = h
             .keys
             .iter()
@@ -107,8 +114,10 @@ pub fn render(plan: &Plan, id: Sha256Digest, signatures: usize) -> String {
                         let _ = writeln!(out, "         < secret {name}");
                     }
                     Some(Stdin::EnvFile(pairs)) => {
-                        let vars: Vec<String> =
-                            pairs.iter().map(|(v, s)| format!("{v} (secret {s})")).collect();
+                        let vars: Vec<String> = pairs
+                            .iter()
+                            .map(|(v, s)| format!("{v} (secret {s})"))
+                            .collect();
                         let _ = writeln!(out, "         < env file: {}", vars.join(", "));
                     }
                 }

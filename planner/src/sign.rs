@@ -45,7 +45,9 @@ pub fn load_key(
         source,
     })?;
     if meta.len() > MAX_KEY_BYTES as u64 {
-        return Err(bad(format!("over {MAX_KEY_BYTES} bytes; not a private key")));
+        return Err(bad(format!(
+            "over {MAX_KEY_BYTES} bytes; not a private key"
+        )));
     }
     let text = Zeroizing::new(std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_owned(),

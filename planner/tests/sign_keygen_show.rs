@@ -16,7 +16,8 @@ fn repo() -> PathBuf {
 
 fn writ() -> Command {
     let mut c = Command::new(assert_cmd::cargo::cargo_bin!("writ"));
-    c.env_remove("WRIT_KEY_PASSPHRASE").env_remove("WRIT_SIGNING_KEY");
+    c.env_remove("WRIT_KEY_PASSPHRASE")
+        .env_remove("WRIT_SIGNING_KEY");
     c
 }
 
@@ -26,7 +27,13 @@ fn copy_sample(dir: &Path) -> PathBuf {
     plan
 }
 
-fn ssh_keygen_verify(allowed: &Path, principal: &str, ns: &str, sig: &Path, msg: &[u8]) -> (bool, String) {
+fn ssh_keygen_verify(
+    allowed: &Path,
+    principal: &str,
+    ns: &str,
+    sig: &Path,
+    msg: &[u8],
+) -> (bool, String) {
     let mut child = Std::new("ssh-keygen")
         .args(["-Y", "verify", "-f"])
         .arg(allowed)
@@ -41,7 +48,11 @@ fn ssh_keygen_verify(allowed: &Path, principal: &str, ns: &str, sig: &Path, msg:
     let out = child.wait_with_output().unwrap();
     (
         out.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
@@ -50,20 +61,40 @@ fn keygen_writes_a_key_pair_ssh_keygen_reads_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("sub/alice");
     writ()
-        .args(["keygen", "--no-passphrase", "-C", "alice@example.com", "--out"])
+        .args([
+            "keygen",
+            "--no-passphrase",
+            "-C",
+            "alice@example.com",
+            "--out",
+        ])
         .arg(&key)
         .assert()
         .code(0)
         .stdout(predicate::str::contains("fingerprint SHA256:"))
-        .stdout(predicate::str::contains("alice@example.com namespaces=\"writ-plan:*\" ssh-ed25519 "));
+        .stdout(predicate::str::contains(
+            "alice@example.com namespaces=\"writ-plan:*\" ssh-ed25519 ",
+        ));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     // ssh-keygen derives the same public key from the private file.
-    let out = Std::new("ssh-keygen").arg("-y").arg("-f").arg(&key).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Std::new("ssh-keygen")
+        .arg("-y")
+        .arg("-f")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let derived = String::from_utf8(out.stdout).unwrap();
     let public = std::fs::read_to_string(dir.path().join("sub/alice.pub")).unwrap();
     assert_eq!(derived.split(' ').nth(1), public.split(' ').nth(1));
@@ -88,10 +119,22 @@ fn passphrase_protected_key_from_keygen_signs_only_with_its_passphrase() {
         .assert()
         .code(0);
     // ssh-keygen agrees it is encrypted with that passphrase.
-    let wrong = Std::new("ssh-keygen").args(["-y", "-P", "nope", "-f"]).arg(&key).output().unwrap();
+    let wrong = Std::new("ssh-keygen")
+        .args(["-y", "-P", "nope", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
     assert!(!wrong.status.success());
-    let right = Std::new("ssh-keygen").args(["-y", "-P", "s3cret pass", "-f"]).arg(&key).output().unwrap();
-    assert!(right.status.success(), "{}", String::from_utf8_lossy(&right.stderr));
+    let right = Std::new("ssh-keygen")
+        .args(["-y", "-P", "s3cret pass", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        right.status.success(),
+        "{}",
+        String::from_utf8_lossy(&right.stderr)
+    );
     let plan = copy_sample(dir.path());
     writ()
         .arg("sign")
@@ -136,7 +179,11 @@ fn committed_encrypted_test_key_signs_with_its_documented_passphrase() {
         .env("WRIT_KEY_PASSPHRASE", "writ-test-passphrase")
         .assert()
         .code(0);
-    assert!(dir.path().join("production.plan.sigs/erin@example.com.sig").is_file());
+    assert!(
+        dir.path()
+            .join("production.plan.sigs/erin@example.com.sig")
+            .is_file()
+    );
 }
 
 #[test]
@@ -168,14 +215,23 @@ fn writ_sign_output_passes_ssh_keygen_verify_and_writ_exec_verify() {
     // The signature is the committed one, byte for byte (ssh-keygen made that one).
     assert_eq!(
         std::fs::read(sigs.join("bob@example.com.sig")).unwrap(),
-        std::fs::read(repo().join("plans/sample/production.plan.sigs/bob@example.com.sig")).unwrap()
+        std::fs::read(repo().join("plans/sample/production.plan.sigs/bob@example.com.sig"))
+            .unwrap()
     );
     let signers = writ_exec::allowed_signers::AllowedSigners::load(&allowed).unwrap();
-    let policy =
-        writ_exec::trust::Policy::new(signers, std::num::NonZeroUsize::new(2).unwrap(), "production")
-            .unwrap();
-    let v = writ_exec::verify::verify_file(&plan, &sigs, &policy, "2027-01-01T00:00:00Z".parse().unwrap())
-        .unwrap();
+    let policy = writ_exec::trust::Policy::new(
+        signers,
+        std::num::NonZeroUsize::new(2).unwrap(),
+        "production",
+    )
+    .unwrap();
+    let v = writ_exec::verify::verify_file(
+        &plan,
+        &sigs,
+        &policy,
+        "2027-01-01T00:00:00Z".parse().unwrap(),
+    )
+    .unwrap();
     assert_eq!(v.signers().len(), 2);
 }
 
@@ -184,13 +240,22 @@ fn sign_names_the_file_after_the_key_without_a_principal_and_refuses_bad_names()
     let dir = tempfile::tempdir().unwrap();
     let plan = copy_sample(dir.path());
     let key = repo().join("tests/keys/carol_test_ed25519");
-    writ().arg("sign").arg(&plan).arg("--key").arg(&key).assert().code(0);
+    writ()
+        .arg("sign")
+        .arg(&plan)
+        .arg("--key")
+        .arg(&key)
+        .assert()
+        .code(0);
     let names: Vec<String> = std::fs::read_dir(dir.path().join("production.plan.sigs"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(names.len(), 1);
-    assert!(names[0].starts_with("key-") && names[0].ends_with(".sig"), "{names:?}");
+    assert!(
+        names[0].starts_with("key-") && names[0].ends_with(".sig"),
+        "{names:?}"
+    );
     assert!(!names[0].contains('/'));
     for bad in ["../evil", ".hidden", "a b", ""] {
         writ()
@@ -208,7 +273,9 @@ fn sign_names_the_file_after_the_key_without_a_principal_and_refuses_bad_names()
 fn sign_refuses_a_non_canonical_plan_naming_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let plan = copy_sample(dir.path());
-    let text = std::fs::read_to_string(&plan).unwrap().replace("serial 1\n", "serial 1 \n");
+    let text = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace("serial 1\n", "serial 1 \n");
     std::fs::write(&plan, text).unwrap();
     writ()
         .arg("sign")
@@ -252,7 +319,9 @@ fn show_outlines_the_sample_plan() {
 fn show_refuses_a_non_canonical_plan() {
     let dir = tempfile::tempdir().unwrap();
     let plan = copy_sample(dir.path());
-    let text = std::fs::read_to_string(&plan).unwrap().replace('\n', "\r\n");
+    let text = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace('\n', "\r\n");
     std::fs::write(&plan, text).unwrap();
     writ()
         .arg("show")

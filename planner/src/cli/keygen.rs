@@ -44,9 +44,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("wrote {}", written.public.display());
     println!("fingerprint {}", written.fingerprint);
     let mut words = written.public_line.splitn(3, ' ');
-    let (alg, b64) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
+    let (alg, b64) = (
+        words.next().unwrap_or_default(),
+        words.next().unwrap_or_default(),
+    );
     println!("allowed_signers line (give it to whoever runs the executor):");
-    println!("  {} namespaces=\"writ-plan:*\" {alg} {b64}", principal_hint(&args.comment));
+    println!(
+        "  {} namespaces=\"writ-plan:*\" {alg} {b64}",
+        principal_hint(&args.comment)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -72,7 +78,10 @@ fn new_passphrase(out: &std::path::Path) -> anyhow::Result<Option<Zeroizing<Stri
         return Ok(None);
     }
     let second = ask("Same passphrase again: ".to_owned())?;
-    anyhow::ensure!(*first == *second, "the passphrases do not match; nothing was written");
+    anyhow::ensure!(
+        *first == *second,
+        "the passphrases do not match; nothing was written"
+    );
     Ok(Some(first))
 }
 

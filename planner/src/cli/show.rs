@@ -12,12 +12,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(&args.plan).map_err(|source| writ::Error::Io {
-        path: args.plan.clone(),
+    let Args { plan: path } = args;
+    let bytes = std::fs::read(&path).map_err(|source| writ::Error::Io {
+        path: path.clone(),
         source,
     })?;
     let plan = writ_exec::plan::decode(&bytes).map_err(writ::Error::from)?;
-    let signatures = writ_exec::signature::load_dir(&writ_exec::signature::signatures_dir(&args.plan))
+    let signatures = writ_exec::signature::load_dir(&writ_exec::signature::signatures_dir(&path))
         .map_or(0, |s| s.len());
     print!(
         "{}",

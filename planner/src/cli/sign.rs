@@ -21,8 +21,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let key = writ::sign::load_key(&args.key, || passphrase(&args.key))?;
-    let signed = writ::sign::sign_plan(&args.plan, &key, args.principal.as_deref())?;
+    let Args {
+        plan,
+        key: key_path,
+        principal,
+    } = args;
+    let key = writ::sign::load_key(&key_path, || passphrase(&key_path))?;
+    let signed = writ::sign::sign_plan(&plan, &key, principal.as_deref())?;
     println!("signed plan {}", signed.plan_id);
     println!("  namespace {}", signed.namespace);
     println!("  key {}", signed.fingerprint);
