@@ -244,6 +244,8 @@ fn parse_line(line: &str) -> Result<Option<Entry>, LineError> {
     };
     let (kcol, keytype) = if is_key_type(second) {
         (col, second)
+    } else if ["ssh-", "ecdsa-", "sk-"].iter().any(|p| second.starts_with(p)) {
+        return Err((col, format!("key type `{second}` is not supported")));
     } else {
         parse_options(col, second, &mut entry)?;
         cur.token()?.ok_or_else(|| {
@@ -568,7 +570,7 @@ mod tests {
             ("a@x".into(), 1, 4, "expected a key type"),
             ("a@x ssh-ed25519".into(), 1, 16, "expected the base64 key"),
             ("a@x ssh-ed25519 AAAA".into(), 1, 17, "invalid ssh-ed25519 key"),
-            ("a@x ssh-dss AAAA".into(), 1, 5, "unknown option"),
+            ("a@x ssh-dss AAAA".into(), 1, 5, "key type `ssh-dss` is not supported"),
             (
                 "a@x ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
                     .into(),
