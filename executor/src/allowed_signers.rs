@@ -244,7 +244,10 @@ fn parse_line(line: &str) -> Result<Option<Entry>, LineError> {
     };
     let (kcol, keytype) = if is_key_type(second) {
         (col, second)
-    } else if ["ssh-", "ecdsa-", "sk-"].iter().any(|p| second.starts_with(p)) {
+    } else if ["ssh-", "ecdsa-", "sk-"]
+        .iter()
+        .any(|p| second.starts_with(p))
+    {
         return Err((col, format!("key type `{second}` is not supported")));
     } else {
         parse_options(col, second, &mut entry)?;
