@@ -203,8 +203,8 @@ pub enum Released {
 }
 
 /// Release the lock on every host of `plan`: our own (same owner) always, another owner's
-/// only with `force`. Each release appends a line to the host's audit log; forced releases
-/// are also appended to `audit`.
+/// only with `force`. Each release appends a line to the host's audit log and a record to
+/// `audit` (`lock.release` or `lock.release.force`).
 pub async fn release(
     plan: &crate::plan::Plan,
     id: Sha256Digest,
@@ -249,10 +249,15 @@ pub async fn release(
                 crate::audit::now(),
                 printable(owner)
             );
-            if !mine {
+            {
                 let mut rec = crate::audit::Record {
                     timestamp: crate::audit::now(),
-                    action: "lock.release.force".into(),
+                    action: if mine {
+                        "lock.release"
+                    } else {
+                        "lock.release.force"
+                    }
+                    .into(),
                     outcome: Some("success".into()),
                     plan_id: id.hex(),
                     serial: plan.serial,
@@ -263,7 +268,13 @@ pub async fn release(
                     host_key: Some(conn.seen_fingerprint().to_owned()),
                     ..crate::audit::Record::default()
                 };
-                rec.message = Some(format!("forced release of the lock held by {info}"));
+                rec.command_sha256 =
+                    Some(Sha256Digest::of(crate::state::release_command(plan).as_bytes()).hex());
+                rec.message = Some(if mine {
+                    format!("released own lock ({info})")
+                } else {
+                    format!("forced release of the lock held by {info}")
+                });
                 audit.append(&rec)?;
             }
             let done = conn

@@ -243,6 +243,42 @@ impl Ctx {
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
+
+    /// Run one executor-protocol command on `conn` and audit it (invariant 1: the executor's
+    /// own commands are documented verbatim and recorded).
+    async fn protocol(
+        &self,
+        conn: &Connection,
+        host: &str,
+        what: &str,
+        command: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<crate::ssh::ExecOutput, Error> {
+        let start = audit::now();
+        let t0 = Instant::now();
+        let out = conn
+            .exec(command, stdin, Some(Duration::from_secs(60)))
+            .await;
+        let mut r = self.base_record("protocol");
+        r.host = Some(host.to_owned());
+        r.host_key = Some(conn.seen_fingerprint().to_owned());
+        r.command_sha256 = Some(Sha256Digest::of(command.as_bytes()).hex());
+        r.start = Some(start);
+        r.duration_ms = Some(millis(t0.elapsed()));
+        r.message = Some(what.to_owned());
+        match &out {
+            Ok(o) => {
+                r.exit_code = o.exit;
+                r.outcome = Some(if o.success() { "success" } else { "failure" }.into());
+            }
+            Err(e) => {
+                r.outcome = Some("failure".into());
+                r.message = Some(self.secrets.mask_str(&format!("{what}: {e}")));
+            }
+        }
+        self.audit(&r)?;
+        out
+    }
 }
 
 /// Apply `plan`: see the module docs. `audit` is `None` only for a dry run. Errors from
@@ -624,8 +660,8 @@ async fn preflight(ctx: &Arc<Ctx>, name: &str) -> Result<Prepared, Error> {
         },
     );
     // Shell probe: before anything else runs on the host.
-    let probe = conn
-        .exec(state::PROBE_COMMAND, None, Some(Duration::from_secs(30)))
+    let probe = ctx
+        .protocol(&conn, name, "shell probe", state::PROBE_COMMAND, None)
         .await?;
     if probe.exit != Some(0) || probe.stdout != state::PROBE_EXPECTED.as_bytes() {
         let out = String::from_utf8_lossy(&probe.stdout);
@@ -655,11 +691,13 @@ async fn preflight(ctx: &Arc<Ctx>, name: &str) -> Result<Prepared, Error> {
         let info = LockInfo::new(&ctx.opts.actor, ctx.id, jiff::Timestamp::now());
         (state::acquire_command(plan, ctx.id), Some(info.encode()))
     };
-    let out = conn
-        .exec(
+    let out = ctx
+        .protocol(
+            &conn,
+            name,
+            "lock and state",
             &cmd,
             stdin.as_deref().map(str::as_bytes),
-            Some(Duration::from_secs(60)),
         )
         .await?;
     if !out.success() {
@@ -703,8 +741,14 @@ async fn preflight(ctx: &Arc<Ctx>, name: &str) -> Result<Prepared, Error> {
         Err(e) => {
             if ours {
                 let line = host_line(ctx, &format!("refused: {e}"));
-                let _ = conn
-                    .exec(&state::release_command(plan), Some(line.as_bytes()), None)
+                let _ = ctx
+                    .protocol(
+                        &conn,
+                        name,
+                        "release",
+                        &state::release_command(plan),
+                        Some(line.as_bytes()),
+                    )
                     .await;
             }
             conn.close().await;
@@ -724,8 +768,14 @@ async fn preflight(ctx: &Arc<Ctx>, name: &str) -> Result<Prepared, Error> {
     }
     if chain == Chain::AlreadyApplied {
         let line = host_line(ctx, "already applied; nothing ran");
-        let _ = conn
-            .exec(&state::release_command(plan), Some(line.as_bytes()), None)
+        let _ = ctx
+            .protocol(
+                &conn,
+                name,
+                "release",
+                &state::release_command(plan),
+                Some(line.as_bytes()),
+            )
             .await;
         ctx.progress.event(
             name,
@@ -735,9 +785,14 @@ async fn preflight(ctx: &Arc<Ctx>, name: &str) -> Result<Prepared, Error> {
         );
         return Ok(Prepared::Skip(conn));
     }
-    let recorder = conn
-        .open_line_channel(&state::recorder_command(plan))
-        .await?;
+    let recorder_command = state::recorder_command(plan);
+    let recorder = conn.open_line_channel(&recorder_command).await?;
+    let mut r = ctx.base_record("protocol");
+    r.host = Some(name.to_owned());
+    r.host_key = Some(conn.seen_fingerprint().to_owned());
+    r.command_sha256 = Some(Sha256Digest::of(recorder_command.as_bytes()).hex());
+    r.message = Some("progress recorder started".into());
+    ctx.audit(&r)?;
     let done = completed.len();
     Ok(Prepared::Run(Arc::new(HostRun {
         name: name.to_owned(),
@@ -972,23 +1027,25 @@ async fn finish(ctx: &Arc<Ctx>, h: &Arc<HostRun>) {
     let complete = done == h.total && !failed;
     let result = if complete {
         let line = host_line(ctx, &format!("applied, {done}/{} steps", h.total));
-        h.conn
-            .exec(
-                &state::finish_command(&ctx.plan, ctx.id),
-                Some(line.as_bytes()),
-                Some(Duration::from_secs(60)),
-            )
-            .await
+        ctx.protocol(
+            &h.conn,
+            &h.name,
+            "finish",
+            &state::finish_command(&ctx.plan, ctx.id),
+            Some(line.as_bytes()),
+        )
+        .await
     } else {
         let what = if failed { "failed" } else { "stopped" };
         let line = host_line(ctx, &format!("{what} after {done}/{} steps", h.total));
-        h.conn
-            .exec(
-                &state::release_command(&ctx.plan),
-                Some(line.as_bytes()),
-                Some(Duration::from_secs(60)),
-            )
-            .await
+        ctx.protocol(
+            &h.conn,
+            &h.name,
+            "release",
+            &state::release_command(&ctx.plan),
+            Some(line.as_bytes()),
+        )
+        .await
     };
     let note = match result {
         Ok(out) if out.success() => None,
@@ -1018,12 +1075,13 @@ async fn release(ctx: &Arc<Ctx>, h: &Arc<HostRun>, why: &str) {
         rec.finish().await;
     }
     let line = host_line(ctx, why);
-    let _ = h
-        .conn
-        .exec(
+    let _ = ctx
+        .protocol(
+            &h.conn,
+            &h.name,
+            "release",
             &state::release_command(&ctx.plan),
             Some(line.as_bytes()),
-            Some(Duration::from_secs(60)),
         )
         .await;
 }

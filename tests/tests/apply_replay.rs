@@ -105,6 +105,62 @@ fn three_hosts_two_phases_replay_every_command_byte_for_byte() {
             "{audit}"
         );
     }
+    // The audit log has one record per step (command sha256, exit code, host key) and one
+    // per protocol command, for every host.
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(w.audit_file())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sha = |c: &str| Sha256Digest::of(c.as_bytes()).hex();
+    for h in &w.hosts {
+        let of = |action: &str| -> Vec<&serde_json::Value> {
+            records
+                .iter()
+                .filter(|r| r["host.name"] == h.name.as_str() && r["event.action"] == action)
+                .collect()
+        };
+        let steps: Vec<String> = of("step")
+            .iter()
+            .map(|r| {
+                r["process.command_line.sha256"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        let want: Vec<String> = plan_lines(&plan, &h.name).iter().map(|c| sha(c)).collect();
+        assert_eq!(steps, want, "{}", h.name);
+        for r in of("step") {
+            assert_eq!(r["process.exit_code"], 0);
+            assert_eq!(r["writ.plan.id"], id.hex().as_str());
+            assert!(r["writ.host_key"].as_str().unwrap().starts_with("SHA256:"));
+        }
+        let proto: Vec<String> = of("protocol")
+            .iter()
+            .map(|r| {
+                r["process.command_line.sha256"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        let mut want = vec![
+            sha(state::PROBE_COMMAND),
+            sha(&state::acquire_command(&plan, id)),
+            sha(&state::recorder_command(&plan)),
+            sha(&state::finish_command(&plan, id)),
+        ];
+        let mut proto_sorted = proto.clone();
+        proto_sorted.sort();
+        want.sort();
+        assert_eq!(proto_sorted, want, "{}", h.name);
+    }
+    assert_eq!(records[0]["event.action"], "run.start");
+    assert_eq!(records[0]["writ.signers"].as_array().unwrap().len(), 2);
+    assert_eq!(records.last().unwrap()["event.action"], "run.end");
+    assert_eq!(records.last().unwrap()["event.outcome"], "success");
+
     // Rolling phase ran web-3 before web-1 (its listed order).
     assert!(
         std::fs::read_to_string(w.host("web-3").home.join("ran.txt"))
