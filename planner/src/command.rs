@@ -348,6 +348,8 @@ impl From<Command> for Script {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::shell::tests::run;
 
@@ -443,5 +445,107 @@ mod tests {
     fn nul_anywhere_is_an_error() {
         assert!(echo("a\0").render().is_err());
         assert!(Command::new("x\0").script().render().is_err());
+    }
+
+    /// A small model of what sh does with our operators, to check rendering (braces,
+    /// precedence) against real shells.
+    #[derive(Clone, Debug)]
+    enum Model {
+        Print(String),
+        False,
+        Cat,
+        Pipe(Vec<Model>),
+        And(Vec<Model>),
+        Or(Vec<Model>),
+        Seq(Vec<Model>),
+    }
+
+    impl Model {
+        fn script(&self) -> Script {
+            let all = |v: &[Model]| v.iter().map(Model::script).collect();
+            match self {
+                Model::Print(s) => Command::new("printf").args(["%s|"]).arg(s.clone()).script(),
+                Model::False => Command::new("false").script(),
+                Model::Cat => Command::new("cat").script(),
+                Model::Pipe(v) => Script::Pipe(all(v)),
+                Model::And(v) => Script::And(all(v)),
+                Model::Or(v) => Script::Or(all(v)),
+                Model::Seq(v) => Script::Seq(all(v)),
+            }
+        }
+
+        /// (stdout, exit status) reading from `stdin`, which `cat` consumes.
+        fn run(&self, stdin: &mut String) -> (String, bool) {
+            match self {
+                Model::Print(s) => (format!("{s}|"), true),
+                Model::False => (String::new(), false),
+                Model::Cat => (std::mem::take(stdin), true),
+                Model::Pipe(v) => {
+                    let (mut input, mut ok) = v[0].run(stdin);
+                    for m in &v[1..] {
+                        (input, ok) = m.run(&mut input);
+                    }
+                    (input, ok)
+                }
+                Model::And(v) | Model::Or(v) => {
+                    let and = matches!(self, Model::And(_));
+                    let (mut out, mut ok) = v[0].run(stdin);
+                    for m in &v[1..] {
+                        if ok == and {
+                            let (o, k) = m.run(stdin);
+                            out.push_str(&o);
+                            ok = k;
+                        }
+                    }
+                    (out, ok)
+                }
+                Model::Seq(v) => {
+                    let mut out = String::new();
+                    let mut ok = true;
+                    for m in v {
+                        let (o, k) = m.run(stdin);
+                        out.push_str(&o);
+                        ok = k;
+                    }
+                    (out, ok)
+                }
+            }
+        }
+    }
+
+    fn model() -> impl Strategy<Value = Model> {
+        let leaf = prop_oneof![
+            "[a-z' $]{0,4}".prop_map(Model::Print),
+            Just(Model::False),
+            Just(Model::Cat),
+        ];
+        leaf.prop_recursive(3, 12, 3, |inner| {
+            let list = proptest::collection::vec(inner, 2..4);
+            prop_oneof![
+                list.clone().prop_map(Model::Pipe),
+                list.clone().prop_map(Model::And),
+                list.clone().prop_map(Model::Or),
+                list.prop_map(Model::Seq),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn rendered_scripts_mean_what_the_tree_says(m in model()) {
+            let line = m.script().render().unwrap();
+            let (want, ok) = m.run(&mut String::new());
+            for shell in ["/bin/sh", "bash"] {
+                let out = std::process::Command::new(shell)
+                    .args(["-c", &line])
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .unwrap();
+                prop_assert_eq!(String::from_utf8_lossy(&out.stdout), want.as_str(), "{} {}", shell, line);
+                prop_assert_eq!(out.status.success(), ok, "{} {}", shell, line);
+            }
+        }
     }
 }
