@@ -843,3 +843,23 @@ fn app_proxy_and_prune_builders_render_golden_lines() {
         }
     }
 }
+
+#[test]
+fn a_templates_dir_overrides_the_built_in_steps_and_changes_the_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = crate::template::BUILTIN
+        .iter()
+        .find(|(n, _)| *n == "app.j2")
+        .unwrap()
+        .1
+        .replace("docker pull {{ image }}", "docker pull --quiet {{ image }}");
+    std::fs::write(dir.path().join("app.j2"), app).unwrap();
+    let t = Templates::from_dir(dir.path()).unwrap();
+    let p = build(&config(), &Operation::Deploy, &inputs(&t)).unwrap();
+    assert_eq!(
+        steps_on(&p, "pull", "1.1.1.1")[2].command,
+        "docker pull --quiet registry.example.com/dhh/app:123"
+    );
+    assert_eq!(p.source.templates, t.digest());
+    assert_ne!(t.digest(), Templates::builtin().unwrap().digest());
+}
