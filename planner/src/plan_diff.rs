@@ -6,7 +6,7 @@
 //! [`HOST_PLACEHOLDER`] and [`ADDRESS_PLACEHOLDER`], so 40 hosts that get the same change show as
 //! one entry "on 40 hosts". This module is a model only; [`crate::render`] turns it into text.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use similar::{Algorithm, ChangeTag, DiffOp, TextDiff, capture_diff_slices_deadline};
@@ -528,15 +528,34 @@ fn command_changes(old: &[String], new: &[String]) -> Vec<CommandChange> {
 #[derive(Default)]
 struct EditFold {
     map: BTreeMap<(String, String), (usize, BTreeSet<String>)>,
+    /// Word edits per (old, new) command pair: normalised commands repeat on every host, so
+    /// each distinct pair is diffed once.
+    cache: HashMap<String, HashMap<String, Vec<(String, String)>>>,
 }
 
 impl EditFold {
     fn add(&mut self, old: &str, new: &str, host: &str) {
-        for edit in word_edits(old, new) {
-            let e = self.map.entry(edit).or_default();
-            e.0 += 1;
-            if !e.1.contains(host) {
-                e.1.insert(host.to_owned());
+        let edits = match self.cache.get(old).and_then(|m| m.get(new)) {
+            Some(e) => e,
+            None => self
+                .cache
+                .entry(old.to_owned())
+                .or_default()
+                .entry(new.to_owned())
+                .or_insert_with(|| word_edits(old, new).into_iter().collect()),
+        };
+        for edit in edits {
+            match self.map.get_mut(edit) {
+                Some(e) => {
+                    e.0 += 1;
+                    if !e.1.contains(host) {
+                        e.1.insert(host.to_owned());
+                    }
+                }
+                None => {
+                    self.map
+                        .insert(edit.clone(), (1, BTreeSet::from([host.to_owned()])));
+                }
             }
         }
     }
