@@ -109,11 +109,10 @@ impl Operation {
     /// The `operation` header line of the plan (`deploy`, `rollback 3f2a1c9`, `accessory boot db`).
     #[must_use]
     pub fn header(&self) -> String {
-        let verb = |a: &str| a.to_owned();
         match self {
-            Operation::Setup => verb("setup"),
-            Operation::Deploy => verb("deploy"),
-            Operation::Redeploy => verb("redeploy"),
+            Operation::Setup => "setup".to_owned(),
+            Operation::Deploy => "deploy".to_owned(),
+            Operation::Redeploy => "redeploy".to_owned(),
             Operation::Rollback { version } => format!("rollback {version}"),
             Operation::App(a) => format!(
                 "app {}",
@@ -143,7 +142,7 @@ impl Operation {
                     AccessoryTarget::All => "all",
                 }
             ),
-            Operation::Prune => verb("prune"),
+            Operation::Prune => "prune".to_owned(),
             Operation::ServerExec { roles, .. } => with_roles("server exec", roles),
             Operation::AppExec { roles, .. } => with_roles("app exec", roles),
         }
