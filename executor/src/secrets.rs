@@ -91,14 +91,36 @@ impl Secrets {
             Stdin::EnvFile(pairs) => {
                 let mut out = Zeroizing::new(Vec::new());
                 for (var, name) in pairs {
+                    let value = get(name)?;
+                    if value.contains(&b'\n') {
+                        return Err(missing(
+                            name,
+                            "contains a newline, which an env file line cannot carry",
+                        ));
+                    }
                     out.extend_from_slice(var.as_bytes());
                     out.push(b'=');
-                    out.extend_from_slice(get(name)?);
+                    out.extend_from_slice(value);
                     out.push(b'\n');
                 }
                 Ok(out)
             }
         }
+    }
+
+    /// Check that every step's stdin of `plan` can be built from these values, so a bad
+    /// value fails before the first connection rather than mid-run.
+    pub fn check_plan(&self, plan: &crate::plan::Plan) -> Result<(), Error> {
+        for stdin in plan
+            .phases
+            .iter()
+            .flat_map(|p| &p.hosts)
+            .flat_map(|h| &h.steps)
+            .filter_map(|s| s.stdin.as_ref())
+        {
+            self.stdin_bytes(stdin)?;
+        }
+        Ok(())
     }
 
     /// `bytes` with every occurrence of every secret value replaced by `[secret:NAME]`
@@ -337,6 +359,12 @@ mod tests {
             ]))
             .unwrap();
         assert_eq!(&bytes[..], b"DB=v1\nX=v1\n");
+        let multi = Secrets::from_values([("P".to_owned(), b"a\nb".to_vec())]);
+        let e = multi
+            .stdin_bytes(&Stdin::EnvFile(vec![("DB".into(), "P".into())]))
+            .unwrap_err();
+        assert!(e.to_string().contains("newline") && !e.to_string().contains("a\nb"));
+        assert!(multi.stdin_bytes(&Stdin::Secret("P".into())).is_ok());
     }
 
     #[test]

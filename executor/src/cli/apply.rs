@@ -172,6 +172,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     // Every secret is resolved before the first connection.
     let secrets = Arc::new(Secrets::resolve(&plan.secrets(), &source)?);
+    secrets.check_plan(plan)?;
     let ssh = args.ssh.options()?;
     let audit = if args.dry_run {
         None
