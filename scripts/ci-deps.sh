@@ -4,7 +4,7 @@
 # test), bash, and the test users. Idempotent; safe to run on every test run.
 set -euo pipefail
 
-packages=(openssh-client openssh-server bash fish iproute2 procps git)
+packages=(openssh-client openssh-server bash dash fish caddy iproute2 procps git)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
