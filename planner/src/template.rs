@@ -187,6 +187,11 @@ impl Templates {
         name: &str,
         args: &[Value],
     ) -> Result<Option<String>, Error> {
+        if args.iter().any(has_nul) {
+            return Err(Error::Unquotable(format!(
+                "a value for {template} macro {name} holds a NUL byte, which no shell argument can carry"
+            )));
+        }
         let key = cache_key(template, name, args);
         if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(hit);
@@ -288,6 +293,16 @@ fn cache_key(template: &str, name: &str, args: &[Value]) -> String {
         );
     }
     key
+}
+
+/// Whether a value, or any item of a list value, is text with a NUL byte.
+fn has_nul(v: &Value) -> bool {
+    match v.as_str() {
+        Some(s) => s.contains('\0'),
+        None => v
+            .try_iter()
+            .is_ok_and(|mut items| items.any(|item| has_nul(&item))),
+    }
 }
 
 fn is_scalar(v: &Value) -> bool {

@@ -863,3 +863,18 @@ fn a_templates_dir_overrides_the_built_in_steps_and_changes_the_digest() {
     assert_eq!(p.source.templates, t.digest());
     assert_ne!(t.digest(), Templates::builtin().unwrap().digest());
 }
+
+#[test]
+fn a_nul_byte_in_any_value_is_an_error_not_a_panic() {
+    let t = Templates::builtin().unwrap();
+    let c = config_with("a\0b");
+    for op in [
+        Operation::Deploy,
+        Operation::Accessory(AccessoryAction::Boot, AccessoryTarget::All),
+    ] {
+        let err = build(&c, &op, &inputs(&t)).unwrap_err();
+        assert!(matches!(err, Error::Unquotable(_)), "{err:?}");
+        assert_eq!(err.exit_code(), 78);
+        assert!(err.to_string().contains("NUL"), "{err}");
+    }
+}
