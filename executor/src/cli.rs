@@ -1,6 +1,9 @@
 //! Argument parsing and dispatch for `writ-exec`. Each subcommand lives in `cli/<name>.rs` with
 //! its own `Args` and `run`; this file only wires them and renders errors.
-#![allow(clippy::print_stderr, reason = "the CLI edge is where errors are printed")]
+#![allow(
+    clippy::print_stderr,
+    reason = "the CLI edge is where errors are printed"
+)]
 
 mod apply;
 mod audit;
@@ -58,7 +61,15 @@ pub fn main() -> ExitCode {
             for cause in e.chain().skip(1) {
                 eprintln!("caused by: {cause}");
             }
-            let code = e.downcast_ref::<writ_exec::Error>().map_or(1, writ_exec::Error::exit_code);
+            if let Some(hint) = e
+                .downcast_ref::<writ_exec::Error>()
+                .and_then(writ_exec::Error::hint)
+            {
+                eprintln!("hint: {hint}");
+            }
+            let code = e
+                .downcast_ref::<writ_exec::Error>()
+                .map_or(1, writ_exec::Error::exit_code);
             ExitCode::from(code)
         }
     }

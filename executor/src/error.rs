@@ -277,6 +277,37 @@ impl Error {
         }
     }
 
+    /// What to do about it, when there is one obvious next step (printed as `hint:`).
+    #[must_use]
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            Error::HostKeyMismatch { .. } => {
+                "if the host was rebuilt, fetch and check its new key, update the pinned keys, re-plan and sign again"
+            }
+            Error::ShellNotPosix { .. } => {
+                "give the deploy user a POSIX login shell (chsh -s /bin/sh USER)"
+            }
+            Error::LockHeld { .. } => {
+                "wait for that run to finish, or check `writ-exec lock status` and `writ-exec lock release --force` (audited)"
+            }
+            Error::StalePlan { .. }
+            | Error::ReplayedPlan { .. }
+            | Error::GenesisOnUsedHost { .. } => {
+                "re-plan against the plan the hosts applied last (`writ plan`), then sign again"
+            }
+            Error::StepFailed { .. } | Error::Interrupted => {
+                "fix the cause and run the same plan again: it resumes after the last completed step"
+            }
+            Error::SecretUnavailable { .. } => {
+                "provide it in the environment, --secrets-file or --secrets-command"
+            }
+            Error::AuditChain { .. } => {
+                "the audit log was changed after it was written: keep it for investigation and start a new file"
+            }
+            _ => return None,
+        })
+    }
+
     /// A `Decode` error at `line`.
     pub(crate) fn decode(line: usize, message: impl Into<String>) -> Self {
         Error::Decode {

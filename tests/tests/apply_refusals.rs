@@ -238,7 +238,8 @@ fn held_lock_refuses_shows_holder_and_force_release_is_audited() {
     let out = w.apply(&path, &[], &[]);
     assert_eq!(code(&out), 27, "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("held by github:mallory run 99"),
+        String::from_utf8_lossy(&out.stderr).contains("held by github:mallory run 99")
+            && String::from_utf8_lossy(&out.stderr).contains("hint: wait for that run"),
         "{}",
         text(&out)
     );
