@@ -142,14 +142,20 @@ pub fn docker_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// Remove what a deploy of `service` with the caddy driver leaves in dockerd (containers,
-/// the proxy and its data volume, the `kamal` network, the app's local images), so every run
-/// starts from a fresh host, and log out of the registry. Errors are ignored: most of it is usually absent.
+/// Remove what a deploy of `service` with the caddy driver leaves in dockerd (app and
+/// accessory containers, the proxy and its data volume, the `kamal` network, the app's local
+/// images), so every run starts from a fresh host, and log out of the registry. Errors are
+/// ignored: most of it is usually absent.
 pub fn reset_host(service: &str, repository: &str) {
-    let ids = docker(&["ps", "-aq", "--filter", &format!("label=service={service}")]);
-    let ids = String::from_utf8_lossy(&ids.stdout).into_owned();
+    // The app's containers are labelled `service=<service>`, accessories `<service>-<name>`.
+    let all = docker(&["ps", "-a", "--format", "{{.ID}} {{.Label \"service\"}}"]);
+    let all = String::from_utf8_lossy(&all.stdout).into_owned();
+    let accessory = format!("{service}-");
     let mut rm = vec!["rm", "--force", "writ-caddy"];
-    rm.extend(ids.split_whitespace());
+    rm.extend(all.lines().filter_map(|l| {
+        let (id, label) = l.split_once(' ')?;
+        (label == service || label.starts_with(&accessory)).then_some(id)
+    }));
     let _ = docker(&rm);
     let _ = docker(&["volume", "rm", "--force", "writ-caddy-data"]);
     let _ = docker(&["network", "rm", "kamal"]);
@@ -193,16 +199,15 @@ pub fn curl_status(url: &str) -> Option<String> {
     (code != "000").then_some(code)
 }
 
-/// GET `http://127.0.0.1:PORT/` with `Host: host` through real `curl`, retrying until the body
-/// contains `want` or `timeout` passes; returns the last body (or curl's error).
+/// Run real `curl -sS --max-time 5 ARGS…` until its body contains `want` or `timeout` passes;
+/// returns the last body (or curl's error).
 #[must_use]
-pub fn curl_until(port: u16, host: &str, want: &str, timeout: Duration) -> String {
+pub fn curl_until(args: &[&str], want: &str, timeout: Duration) -> String {
     let deadline = Instant::now() + timeout;
     loop {
         let out = Command::new("curl")
-            .args(["-sS", "--max-time", "5", "-H"])
-            .arg(format!("Host: {host}"))
-            .arg(format!("http://127.0.0.1:{port}/"))
+            .args(["-sS", "--max-time", "5"])
+            .args(args)
             .stdin(Stdio::null())
             .output();
         let body = match out {

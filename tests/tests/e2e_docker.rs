@@ -23,8 +23,9 @@ const SITE: &str = "hey.e2e.test";
 const PROXY_PORT: u16 = 80;
 
 /// examples/hey/config/deploy.yml adjusted to the test host: the local registry, `ssh.user`
-/// root on the sshd's port, a proxy host, the caddy driver, a 1 s readiness delay.
-fn deploy_yml(env: &DockerEnv, ssh_port: u16) -> String {
+/// root on the sshd's port, a proxy host (plus `proxy_extra` YAML lines), the caddy driver,
+/// a 1 s readiness delay, and an accessory.
+fn deploy_yml(env: &DockerEnv, ssh_port: u16, proxy_extra: &str) -> String {
     let example = std::fs::read_to_string(repo_root().join("examples/hey/config/deploy.yml"))
         .expect("examples/hey/config/deploy.yml");
     assert!(
@@ -43,7 +44,7 @@ fn deploy_yml(env: &DockerEnv, ssh_port: u16) -> String {
         )
         .replace(
             "  app_port: 8080",
-            &format!("  app_port: 8080\n  host: {SITE}"),
+            &format!("  app_port: 8080\n  host: {SITE}\n{proxy_extra}"),
         )
         .replace(
             "  user: deploy",
@@ -82,12 +83,16 @@ struct App {
 }
 
 impl App {
-    fn new(world: &World, env: &DockerEnv) -> Self {
+    fn new(world: &World, env: &DockerEnv, proxy_extra: &str) -> Self {
         let root = world.dir.path().join("app");
         let config = root.join("config");
         std::fs::create_dir_all(&config).unwrap();
         let host = &world.hosts[0];
-        std::fs::write(config.join("deploy.yml"), deploy_yml(env, host.port)).unwrap();
+        std::fs::write(
+            config.join("deploy.yml"),
+            deploy_yml(env, host.port, proxy_extra),
+        )
+        .unwrap();
         std::fs::write(
             config.join(format!("deploy.{DESTINATION}.yml")),
             // Like the example's production: web behind the proxy, a worker without one.
@@ -164,27 +169,24 @@ impl Drop for ResetOnDrop {
     }
 }
 
-fn apply(world: &World, app: &App, env: &DockerEnv, token: &str) -> Output {
+/// `writ-exec apply` of the app's current plan with `vars` (the secrets) in its environment;
+/// no secret value (nor any of `also_secret`) may show in its output.
+fn apply(world: &World, app: &App, vars: &[(&str, &str)], also_secret: &[&str]) {
     // A step that hangs (say, a command the image ignores) fails instead of stalling CI.
-    let out = world.apply(
-        &app.plan_path(),
-        &["--step-timeout", "120"],
-        &[
-            ("KAMAL_REGISTRY_PASSWORD", env.registry_password.as_str()),
-            ("HEY_API_TOKEN", token),
-        ],
-    );
-    assert_no_secret(
-        "writ-exec apply output",
-        &text(&out),
-        &[&env.registry_password, token],
-    );
+    let out = world.apply(&app.plan_path(), &["--step-timeout", "120"], vars);
+    let values: Vec<&str> = vars
+        .iter()
+        .map(|(_, v)| *v)
+        .chain(also_secret.iter().copied())
+        .collect();
+    assert_no_secret("writ-exec apply output", &text(&out), &values);
     assert!(out.status.success(), "writ-exec apply: {}", text(&out));
-    out
 }
 
 fn serves(want: &str) {
-    let body = curl_until(PROXY_PORT, SITE, want, Duration::from_secs(15));
+    let url = format!("http://127.0.0.1:{PROXY_PORT}/");
+    let host = format!("Host: {SITE}");
+    let body = curl_until(&["-H", &host, &url], want, Duration::from_secs(15));
     assert!(
         body.contains(want),
         "curl -H 'Host: {SITE}' http://127.0.0.1:{PROXY_PORT}/ should serve {want:?}, got: {body}\n\
@@ -231,15 +233,19 @@ fn example_app_deploys_v1_v2_rolls_back_and_tears_down_on_real_docker_with_secre
     reset_host("hey", &env.repository());
     let _reset = ResetOnDrop(env.repository());
     let world = World::new(1);
-    let app = App::new(&world, &env);
-    let token = format!("hey-token-{}", std::process::id());
+    let app = App::new(&world, &env, "");
+    let token = format!("hey-token-{}-lifecycle", std::process::id());
     let secrets = [env.registry_password.as_str(), token.as_str()];
+    let vars = [
+        ("KAMAL_REGISTRY_PASSWORD", env.registry_password.as_str()),
+        ("HEY_API_TOKEN", token.as_str()),
+    ];
 
     // setup v1 on a fresh host: bootstrap, pull (registry login on stdin), proxy, boot.
     let plan_v1 = app.plan(&["setup", "--version", "v1"], &secrets);
     assert!(plan_v1.contains("--password-stdin\n      < secret KAMAL_REGISTRY_PASSWORD\n"));
     app.sign(&world);
-    apply(&world, &app, &env, &token);
+    apply(&world, &app, &vars, &[]);
     serves("hey v1");
     assert_eq!(running_app_containers(), running("v1"));
 
@@ -289,14 +295,14 @@ fn example_app_deploys_v1_v2_rolls_back_and_tears_down_on_real_docker_with_secre
     let plan_v2 = app.plan(&["deploy", "--version", "v2"], &secrets);
     assert!(plan_v2.contains("\nserial 2\n"), "{plan_v2}");
     app.sign(&world);
-    apply(&world, &app, &env, &token);
+    apply(&world, &app, &vars, &[]);
     serves("hey v2");
     assert_eq!(running_app_containers(), running("v2"));
 
     // redeploy v2: the running v2 containers are renamed aside, replaced and stopped.
     let plan_redeploy = app.plan(&["redeploy", "--version", "v2"], &secrets);
     app.sign(&world);
-    apply(&world, &app, &env, &token);
+    apply(&world, &app, &vars, &[]);
     serves("hey v2");
     assert_eq!(running_app_containers(), running("v2"));
     let replaced = docker_ok(&[
@@ -313,7 +319,7 @@ fn example_app_deploys_v1_v2_rolls_back_and_tears_down_on_real_docker_with_secre
     let plan_rollback = app.plan(&["rollback", "v1"], &secrets);
     assert!(!plan_rollback.contains("docker pull"), "{plan_rollback}");
     app.sign(&world);
-    apply(&world, &app, &env, &token);
+    apply(&world, &app, &vars, &[]);
     serves("hey v1");
     assert_eq!(running_app_containers(), running("v1"));
 
@@ -332,27 +338,29 @@ fn example_app_deploys_v1_v2_rolls_back_and_tears_down_on_real_docker_with_secre
         &secrets,
     );
     app.sign(&world);
-    apply(&world, &app, &env, &token);
+    apply(&world, &app, &vars, &[]);
 
     // app stop takes v1 out of the proxy and stops it; app start brings it back.
     let plan_stop = app.plan(&["app", "stop", "--version", "v1"], &secrets);
     app.sign(&world);
-    apply(&world, &app, &env, &token);
+    apply(&world, &app, &vars, &[]);
     assert_eq!(running_app_containers(), Vec::<String>::new());
-    let body = curl_until(PROXY_PORT, SITE, "never", Duration::from_millis(0));
+    let url = format!("http://127.0.0.1:{PROXY_PORT}/");
+    let host = format!("Host: {SITE}");
+    let body = curl_until(&["-H", &host, &url], "never", Duration::ZERO);
     assert!(
         !body.contains("hey v"),
         "a stopped app still answers: {body}"
     );
     let plan_start = app.plan(&["app", "start", "--version", "v1"], &secrets);
     app.sign(&world);
-    apply(&world, &app, &env, &token);
+    apply(&world, &app, &vars, &[]);
     serves("hey v1");
 
     // proxy reboot recreates the Caddy container; the routes live in the site files.
     let plan_reboot = app.plan(&["proxy", "reboot", "--version", "v1"], &secrets);
     app.sign(&world);
-    apply(&world, &app, &env, &token);
+    apply(&world, &app, &vars, &[]);
     serves("hey v1");
     assert_eq!(running_app_containers(), running("v1"));
 
@@ -377,14 +385,14 @@ fn example_app_deploys_v1_v2_rolls_back_and_tears_down_on_real_docker_with_secre
     );
     let plan_prune = app.plan(&["prune", "--version", "v1"], &secrets);
     app.sign(&world);
-    apply(&world, &app, &env, &token);
+    apply(&world, &app, &vars, &[]);
     assert_eq!(stopped(), 3);
     serves("hey v1");
 
     // Tear down through writ: app, accessory, proxy; nothing of the service is left.
     let plan_app_remove = app.plan(&["app", "remove", "--version", "v1"], &secrets);
     app.sign(&world);
-    apply(&world, &app, &env, &token);
+    apply(&world, &app, &vars, &[]);
     let left = docker_ok(&[
         "ps",
         "--all",
@@ -399,10 +407,10 @@ fn example_app_deploys_v1_v2_rolls_back_and_tears_down_on_real_docker_with_secre
         &secrets,
     );
     app.sign(&world);
-    apply(&world, &app, &env, &token);
+    apply(&world, &app, &vars, &[]);
     let plan_proxy_remove = app.plan(&["proxy", "remove", "--version", "v1"], &secrets);
     app.sign(&world);
-    apply(&world, &app, &env, &token);
+    apply(&world, &app, &vars, &[]);
     let left = docker_ok(&["ps", "--all", "--format", "{{.Names}}"]);
     let left: Vec<&str> = left
         .lines()
@@ -439,4 +447,88 @@ fn example_app_deploys_v1_v2_rolls_back_and_tears_down_on_real_docker_with_secre
         &[],
     );
     assert!(verify.status.success(), "audit verify: {}", text(&verify));
+}
+
+#[test]
+fn caddy_serves_https_with_a_custom_certificate_whose_key_travels_only_as_a_secret() {
+    let env = DockerEnv::require();
+    let _lock = env.lock();
+    reset_host("hey", &env.repository());
+    let _reset = ResetOnDrop(env.repository());
+    let world = World::new(1);
+    // A real certificate for the site, made by openssl.
+    let tls = world.dir.path().join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", &format!("/CN={SITE}")])
+        .args(["-addext", &format!("subjectAltName=DNS:{SITE}")])
+        .arg("-keyout")
+        .arg(tls.join("key.pem"))
+        .arg("-out")
+        .arg(tls.join("cert.pem"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success(), "openssl req failed");
+    let cert = std::fs::read_to_string(tls.join("cert.pem")).unwrap();
+    let key = std::fs::read_to_string(tls.join("key.pem")).unwrap();
+    // A line of the key's base64: a leak of any part of the key shows it.
+    let key_line = key.lines().nth(1).unwrap().to_owned();
+    let app = App::new(
+        &world,
+        &env,
+        "  ssl:\n    certificate_pem: TLS_CERTIFICATE_PEM\n    private_key_pem: TLS_PRIVATE_KEY_PEM\n",
+    );
+    let token = format!("hey-token-{}-tls", std::process::id());
+    let vars = [
+        ("KAMAL_REGISTRY_PASSWORD", env.registry_password.as_str()),
+        ("HEY_API_TOKEN", token.as_str()),
+        ("TLS_CERTIFICATE_PEM", cert.as_str()),
+        ("TLS_PRIVATE_KEY_PEM", key.as_str()),
+    ];
+    let secrets = [
+        env.registry_password.as_str(),
+        token.as_str(),
+        key_line.as_str(),
+    ];
+
+    let plan = app.plan(&["setup", "--version", "v1"], &secrets);
+    assert!(plan.contains("< secret TLS_PRIVATE_KEY_PEM"), "{plan}");
+    app.sign(&world);
+    apply(&world, &app, &vars, &[&key_line]);
+
+    let resolve = format!("{SITE}:443:127.0.0.1");
+    let cacert = tls.join("cert.pem").display().to_string();
+    let url = format!("https://{SITE}/");
+    let body = curl_until(
+        &["--resolve", &resolve, "--cacert", &cacert, &url],
+        "hey v1",
+        Duration::from_secs(15),
+    );
+    assert!(
+        body.contains("hey v1"),
+        "https://{SITE}/ with the custom certificate should serve v1, got: {body}\nproxy logs:\n{}",
+        docker_ok(&["logs", "--tail", "20", "writ-caddy"])
+    );
+    let key_file = world.hosts[0]
+        .home
+        .join(".kamal/proxy/caddy/tls/hey-production/web/key.pem");
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key);
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", key_file.display());
+
+    assert_no_secret("the plan", &plan, &secrets);
+    let audit = std::fs::read_to_string(world.audit_file()).unwrap();
+    assert_no_secret("the audit log", &audit, &secrets);
+    let commands = world.hosts[0].commands().join("\n");
+    assert_no_secret("the host's commands", &commands, &secrets);
 }
