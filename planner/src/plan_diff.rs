@@ -104,15 +104,22 @@ pub struct PhaseCounts {
     pub changed: usize,
     /// Hosts with at least one change in this phase.
     pub hosts_changed: usize,
-    /// Hosts in the phase (new plan; old plan for removed phases).
+    /// Hosts in the phase in either plan.
     pub hosts: usize,
+    /// The old strategy, when a kept phase's strategy changed (`boot.limit`, `boot.wait`).
+    pub old_strategy: Option<String>,
+    /// Whether a kept phase runs its hosts in another order (rolling groups change).
+    pub reordered: bool,
 }
 
 impl PhaseCounts {
     /// Whether anything in the phase differs.
     #[must_use]
     pub fn is_changed(&self) -> bool {
-        self.status != PhaseStatus::Kept || self.added + self.removed + self.changed > 0
+        self.status != PhaseStatus::Kept
+            || self.added + self.removed + self.changed > 0
+            || self.old_strategy.is_some()
+            || self.reordered
     }
 }
 
@@ -340,11 +347,20 @@ fn compare_phase(
         removed: 0,
         changed: 0,
         hosts_changed: 0,
-        hosts: shown.hosts.len(),
+        hosts: 0,
+        old_strategy: match (old, new) {
+            (Some(o), Some(n)) if o.strategy != n.strategy => Some(strategy_text(o.strategy)),
+            _ => None,
+        },
+        reordered: match (old, new) {
+            (Some(o), Some(n)) => common_order(o, n) != common_order(n, o),
+            _ => false,
+        },
     };
     // Fold: the host's normalised change list -> hosts with exactly that list.
     let mut fold: BTreeMap<Vec<CommandChange>, BTreeSet<&str>> = BTreeMap::new();
     let all_hosts: BTreeSet<&str> = old_hosts.keys().chain(new_hosts.keys()).copied().collect();
+    counts.hosts = all_hosts.len();
     for host in all_hosts {
         let o = old_hosts.get(host).copied().unwrap_or_default();
         let n = new_hosts.get(host).copied().unwrap_or_default();
@@ -403,6 +419,16 @@ fn compare_phase(
         hosts: hosts.into_iter().map(str::to_owned).collect(),
     }));
     counts
+}
+
+/// The hosts of `a` that `b` also has, in `a`'s order.
+fn common_order<'p>(a: &'p writ_exec::plan::Phase, b: &writ_exec::plan::Phase) -> Vec<&'p str> {
+    let in_b: BTreeSet<&str> = b.hosts.iter().map(|h| h.host.as_str()).collect();
+    a.hosts
+        .iter()
+        .map(|h| h.host.as_str())
+        .filter(|h| in_b.contains(h))
+        .collect()
 }
 
 /// A step as one comparable line: the command, then its stdin source.
@@ -937,6 +963,24 @@ pub(crate) mod tests {
             ]
         );
         assert_eq!(s.hosts_changed[0].fields[0].field, "port");
+    }
+
+    #[test]
+    fn strategy_and_host_order_changes_are_phase_changes() {
+        let old = fleet(3, "v1");
+        let mut new = old.clone();
+        new.phases[0].strategy = Strategy::Rolling { limit: 1, wait: 5 };
+        new.phases[0].hosts.swap(0, 2);
+        let s = Summary::between(Some(&old), &new);
+        assert_eq!(
+            s.phases[0].old_strategy.as_deref(),
+            Some("rolling limit=2 wait=5")
+        );
+        assert!(s.phases[0].reordered);
+        assert!(!s.commands_unchanged());
+        let same = Summary::between(Some(&old), &old);
+        assert!(!same.phases[0].reordered && same.phases[0].old_strategy.is_none());
+        assert!(same.commands_unchanged());
     }
 
     #[test]

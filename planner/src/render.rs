@@ -242,11 +242,17 @@ pub fn terminal(s: &Summary, diff: &LineDiff, label: &str) -> String {
     let width = s.phases.iter().map(|p| p.name.len()).max().unwrap_or(0);
     let swidth = s.phases.iter().map(|p| p.strategy.len()).max().unwrap_or(0);
     for p in &s.phases {
-        let status = match p.status {
+        let mut status = match p.status {
             PhaseStatus::Added if s.has_base => paint(GREEN, " (new phase)"),
             PhaseStatus::Removed => paint(RED, " (phase removed)"),
             _ => String::new(),
         };
+        if let Some(old) = &p.old_strategy {
+            status.push_str(&paint(YELLOW, &format!(" (was {old})")));
+        }
+        if p.reordered {
+            status.push_str(&paint(YELLOW, " (host order changed)"));
+        }
         let _ = writeln!(
             o,
             "  {:<width$}  {:<swidth$}  {} {} {}  on {} of {} hosts{status}",
@@ -509,11 +515,18 @@ pub fn markdown(s: &Summary, diff: &LineDiff, label: &str) -> String {
     o.push_str("| phase | strategy | added | removed | changed | hosts changed |\n");
     o.push_str("|---|---|--:|--:|--:|--:|\n");
     for p in &s.phases {
-        let status = match p.status {
+        let mut status = match p.status {
             PhaseStatus::Added if s.has_base => " (new)",
             PhaseStatus::Removed => " (removed)",
             _ => "",
-        };
+        }
+        .to_owned();
+        if let Some(old) = &p.old_strategy {
+            status.push_str(&format!(" (was {})", code(old)));
+        }
+        if p.reordered {
+            status.push_str(" (host order changed)");
+        }
         let _ = writeln!(
             o,
             "| {}{status} | {} | {} | {} | {} | {} of {} |",

@@ -558,3 +558,23 @@ fn templates_override_is_recorded_and_check_catches_a_template_change() {
         "no command changed: {stderr}"
     );
 }
+
+#[test]
+fn check_names_a_boot_limit_change_as_a_strategy_change() {
+    let a = example_app();
+    plan(
+        a.path(),
+        &["deploy", "-d", "production", "--version", "3f2a1c9"],
+        0,
+    );
+    let file = a.path().join("config/deploy.production.yml");
+    let yml = std::fs::read_to_string(&file).unwrap();
+    assert!(yml.contains("limit: 50%"));
+    std::fs::write(&file, yml.replace("limit: 50%", "limit: 1")).unwrap();
+    let (stdout, stderr) = plan(a.path(), &["deploy", "-d", "production", "--check"], 3);
+    assert!(
+        stderr.contains("phase boot strategy rolling limit=2 wait=5 → rolling limit=1 wait=5"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("(was rolling limit=2 wait=5)"), "{stdout}");
+}

@@ -427,8 +427,22 @@ fn check(
             "commands: {add} to add, {chg} to change, {del} to remove"
         ));
     }
+    for p in &summary.phases {
+        if let Some(old) = &p.old_strategy {
+            named.push(format!("phase {} strategy {old} → {}", p.name, p.strategy));
+        }
+        if p.reordered {
+            named.push(format!("phase {} host order", p.name));
+        }
+    }
+    if !summary.hosts_changed.is_empty()
+        || !summary.hosts_added.is_empty()
+        || !summary.hosts_removed.is_empty()
+    {
+        named.push("hosts or pinned host keys".into());
+    }
     if named.is_empty() {
-        named.push("hosts or host keys differ".into());
+        named.push("the plan text (see the diff)".into());
     }
     eprintln!(
         "writ plan --check: {} is stale: {}",
