@@ -522,7 +522,7 @@ pub fn markdown(s: &Summary, diff: &LineDiff, label: &str) -> String {
         }
         .to_owned();
         if let Some(old) = &p.old_strategy {
-            status.push_str(&format!(" (was {})", code(old)));
+            let _ = write!(status, " (was {})", code(old));
         }
         if p.reordered {
             status.push_str(" (host order changed)");
