@@ -786,7 +786,23 @@ async fn preflight(ctx: &Arc<Ctx>, name: &str) -> Result<Prepared, Error> {
         return Ok(Prepared::Skip(conn));
     }
     let recorder_command = state::recorder_command(plan);
-    let recorder = conn.open_line_channel(&recorder_command).await?;
+    let recorder = match conn.open_line_channel(&recorder_command).await {
+        Ok(r) => r,
+        Err(e) => {
+            let line = host_line(ctx, &format!("refused: {e}"));
+            let _ = ctx
+                .protocol(
+                    &conn,
+                    name,
+                    "release",
+                    &state::release_command(plan),
+                    Some(line.as_bytes()),
+                )
+                .await;
+            conn.close().await;
+            return Err(e);
+        }
+    };
     let mut r = ctx.base_record("protocol");
     r.host = Some(name.to_owned());
     r.host_key = Some(conn.seen_fingerprint().to_owned());
