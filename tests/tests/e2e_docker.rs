@@ -213,6 +213,35 @@ fn docker_output(args: &[&str]) -> String {
     )
 }
 
+/// Requests through the proxy in a loop on another thread, for the zero-downtime check.
+struct Traffic {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl Traffic {
+    fn start() -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let url = format!("http://127.0.0.1:{PROXY_PORT}/");
+            let host = format!("Host: {SITE}");
+            let mut seen = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                seen.push(curl_until(&["-H", &host, &url], "", Duration::ZERO));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            seen
+        });
+        Self { stop, handle }
+    }
+
+    fn stop(self) -> Vec<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.join().unwrap()
+    }
+}
+
 fn running_app_containers() -> Vec<String> {
     let names = docker_ok(&[
         "ps",
@@ -295,8 +324,18 @@ fn example_app_deploys_v1_v2_rolls_back_and_tears_down_on_real_docker_with_secre
     let plan_v2 = app.plan(&["deploy", "--version", "v2"], &secrets);
     assert!(plan_v2.contains("\nserial 2\n"), "{plan_v2}");
     app.sign(&world);
+    let traffic = Traffic::start();
     apply(&world, &app, &vars, &[]);
     serves("hey v2");
+    let seen = traffic.stop();
+    assert!(
+        seen.iter().all(|b| b.contains("hey v")),
+        "requests failed while v2 replaced v1: {:?}",
+        seen.iter()
+            .filter(|b| !b.contains("hey v"))
+            .collect::<Vec<_>>()
+    );
+    assert!(seen.iter().any(|b| b.contains("hey v1")) && seen.iter().any(|b| b.contains("hey v2")));
     assert_eq!(running_app_containers(), running("v2"));
 
     // redeploy v2: the running v2 containers are renamed aside, replaced and stopped.
