@@ -306,14 +306,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if linked.up_to_date {
         eprintln!(
             "plan is up to date: {} (serial {}, {id}); inputs unchanged since {}",
-            output.display(),
+            shown(&output),
             linked.plan.serial,
-            base.as_ref().map_or("-", |b| b.origin.as_str())
+            render::sanitize(base.as_ref().map_or("-", |b| b.origin.as_str()))
         );
     } else {
         eprintln!(
             "wrote {} (serial {}, {id})",
-            output.display(),
+            shown(&output),
             linked.plan.serial
         );
     }
@@ -372,7 +372,7 @@ fn check(
     let Some(committed) = Base::read(output)? else {
         eprintln!(
             "writ plan --check: {} does not exist; run `writ plan` and commit it",
-            output.display()
+            shown(output)
         );
         return Ok(ExitCode::from(EXIT_STALE));
     };
@@ -386,7 +386,7 @@ fn check(
     if chain::body(&committed.plan) == chain::body(&rendered) {
         eprintln!(
             "plan is current: {} (serial {}, {})",
-            output.display(),
+            shown(output),
             committed.plan.serial,
             plan_id(&committed.bytes)
         );
@@ -446,7 +446,7 @@ fn check(
     }
     eprintln!(
         "writ plan --check: {} is stale: {}",
-        output.display(),
+        shown(output),
         named.join("; ")
     );
     if args.version.is_none() {
@@ -459,7 +459,7 @@ fn check(
         &String::from_utf8_lossy(&committed.bytes),
         &String::from_utf8_lossy(&bytes),
     );
-    let label = output.display().to_string();
+    let label = shown(output);
     print_review(args.format, &summary, &diff, &label)?;
     Ok(ExitCode::from(EXIT_STALE))
 }
@@ -479,6 +479,11 @@ fn print_review(
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }
+}
+
+/// A path as printed: control bytes and non-ASCII escaped like everything else shown.
+fn shown(path: &Path) -> String {
+    render::sanitize(&path.to_string_lossy()).into_owned()
 }
 
 /// The wall clock is used for this warning only, never for the plan.
