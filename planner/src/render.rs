@@ -647,6 +647,28 @@ mod tests {
     }
 
     #[test]
+    fn a_changed_pinned_host_key_is_flagged_in_both_renderings() {
+        let old = fleet(2, "v1");
+        let mut new = old.clone();
+        new.hosts[1].keys = vec![
+            writ_exec::plan::HostKey::parse(
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMQ4aAdRTvBk2fKnn/IzAKTk9Oz5jwP8Gg9dra7w0G4I",
+            )
+            .unwrap(),
+        ];
+        let (s, d) = review(&old, &new);
+        assert!(!s.commands_unchanged() && s.phases.iter().all(|p| !p.is_changed()));
+        let text = terminal(&s, &d, "p");
+        assert!(text.contains("! pinned host key changed:"), "{text}");
+        assert!(text.contains("host web-2 keys SHA256:"), "{text}");
+        let md = markdown(&s, &d, "p");
+        assert!(
+            md.contains("**pinned host key changed** on `web-2`"),
+            "{md}"
+        );
+    }
+
+    #[test]
     fn markdown_cuts_a_huge_diff_with_a_note() {
         let (s, d) = review(&fleet(2000, "3f2a1c9"), &fleet(2000, "9b0e4d2"));
         let md = markdown(&s, &d, "plans/production.plan");
