@@ -188,6 +188,7 @@ pub fn build(config: &Config, op: &Operation, inputs: &PlanInputs<'_>) -> Result
         .destination()
         .map(ToString::to_string)
         .ok_or_else(|| fail("plans are per destination; pass `-d DESTINATION`".into()))?;
+    check_positional_values(config).map_err(fail)?;
     if let Some(d) = &inputs.image_digest {
         let hex = d.strip_prefix("sha256:").unwrap_or_default();
         if hex.len() != 64
@@ -247,6 +248,69 @@ pub fn build(config: &Config, op: &Operation, inputs: &PlanInputs<'_>) -> Result
         hosts,
         phases,
     })
+}
+
+/// Values that land where a program reads options (`docker pull IMAGE`, `docker login
+/// SERVER`, `rm -rf SERVICE`, `chown OWNER`, `chmod MODE`) must not be able to become one:
+/// quoting keeps a value one word, but a word starting with `-` is still an option.
+fn check_positional_values(config: &Config) -> Result<(), String> {
+    let not_option = |field: &str, v: &str| {
+        if v.is_empty() || v.starts_with('-') {
+            Err(format!(
+                "{field} `{}` is empty or starts with `-`, so a command would read it as an option",
+                v.escape_debug()
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    not_option("image", &config.image)?;
+    let registries = std::iter::once(("registry.server", config.registry.as_ref())).chain(
+        config
+            .accessories
+            .iter()
+            .map(|a| ("accessories.*.registry.server", a.registry.as_ref())),
+    );
+    for (field, r) in registries {
+        if let Some(server) = r.and_then(|r| r.server.as_deref()) {
+            not_option(field, server)?;
+        }
+    }
+    for a in &config.accessories {
+        let path = format!("accessories.{}", a.name);
+        not_option(&format!("{path}.image"), &a.image)?;
+        let container_name = a
+            .service
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphanumeric)
+            && a.service
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !container_name {
+            return Err(format!(
+                "{path}.service `{}` is not a container name (letters, digits, `_`, `.`, `-`, \
+                 starting with a letter or digit); it also names the accessory's directory",
+                a.service.escape_debug()
+            ));
+        }
+        for f in &a.files {
+            if let Some(mode) = &f.mode {
+                let octal = (3..=4).contains(&mode.len())
+                    && mode.bytes().all(|b| (b'0'..=b'7').contains(&b));
+                if !octal {
+                    return Err(format!(
+                        "{path}.files mode `{}` is not an octal mode like 0644",
+                        mode.escape_debug()
+                    ));
+                }
+            }
+            if let Some(owner) = &f.owner {
+                not_option(&format!("{path}.files owner"), owner)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether `v` is a valid docker tag that also works as the end of a container name.

@@ -468,6 +468,44 @@ fn ipv6_hosts_get_plan_names_and_valid_hostnames() {
 }
 
 #[test]
+fn values_read_as_options_are_refused() {
+    type Change = Box<dyn Fn(&mut Config)>;
+    let cases: Vec<(Change, &str)> = vec![
+        (Box::new(|c| c.image = "--privileged".into()), "image"),
+        (
+            Box::new(|c| c.registry.as_mut().unwrap().server = Some("-x".into())),
+            "registry.server",
+        ),
+        (
+            Box::new(|c| c.accessories[0].image = "-i".into()),
+            "accessories.db.image",
+        ),
+        (
+            Box::new(|c| c.accessories[0].service = "/".into()),
+            "accessories.db.service",
+        ),
+        (
+            Box::new(|c| c.accessories[0].service = "-rf".into()),
+            "accessories.db.service",
+        ),
+    ];
+    for (change, field) in cases {
+        let mut c = config();
+        change(&mut c);
+        let err = plan_err(&c, &Operation::Deploy);
+        assert!(err.contains(field), "{field}: {err}");
+    }
+    let mut c = config();
+    c.accessories[0].files = vec![crate::config::AccessoryFile {
+        local: "x".into(),
+        remote: "/x".into(),
+        mode: Some("-w".into()),
+        owner: None,
+    }];
+    assert!(plan_err(&c, &Operation::Deploy).contains("octal mode"));
+}
+
+#[test]
 fn versions_must_work_as_docker_tags() {
     let c = config();
     for bad in [
@@ -536,8 +574,8 @@ fn config_with(x: &str) -> Config {
     let mut c = config();
     let sq = format!("'{}'", x.replace('\'', "'\\''"));
     c.registry.as_mut().unwrap().username = Credential::Literal(x.to_owned());
-    c.registry.as_mut().unwrap().server = Some(x.to_owned());
-    c.image = x.to_owned();
+    c.registry.as_mut().unwrap().server = Some(format!("r{x}"));
+    c.image = format!("i{x}");
     c.env
         .base
         .clear
@@ -568,8 +606,7 @@ fn config_with(x: &str) -> Config {
     proxy.request_headers = vec![x.to_owned()];
     proxy.response_headers = vec![x.to_owned()];
     let db = &mut c.accessories[0];
-    db.image = x.to_owned();
-    db.service = format!("s{x}");
+    db.image = format!("a{x}");
     db.network = format!("n{x}");
     db.cmd = Some(sq);
     db.port = Some(format!("1:{x}"));
@@ -615,7 +652,7 @@ fn check_every_field(x: &str) {
         &c,
         &Operation::Accessory(AccessoryAction::Boot, AccessoryTarget::All),
     );
-    let dir_word = format!("{pwd}/s{x}/d{}:/data", x.replace(':', "_"));
+    let dir_word = format!("{pwd}/app-db/d{}:/data", x.replace(':', "_"));
     let expected: Vec<String> = vec![
         x.to_owned(),
         format!("X_ROOT={x}"),
@@ -632,10 +669,10 @@ fn check_every_field(x: &str) {
         format!("1:{x}"),
         format!("X_ACC={x}"),
         dir_word,
-        format!("{x}/{x}:123"),
+        format!("r{x}"),
+        format!("r{x}/i{x}:123"),
+        format!("a{x}"),
         format!("{x}=key"),
-        format!("s{x}"),
-        format!("service=s{x}"),
         format!("n{x}"),
     ];
     for shell in ["/bin/sh", "bash"] {
