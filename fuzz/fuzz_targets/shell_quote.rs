@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     for line in quoted.split('\n') {
-        assert!(line.bytes().all(|b| (0x20..=0x7e).contains(&b)), "{quoted:?}");
+        assert!(
+            line.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+            "{quoted:?}"
+        );
         assert!(!line.ends_with(' '), "{quoted:?}");
     }
     assert!(!quoted.is_empty());
@@ -32,7 +35,12 @@ fn decode(q: &str) -> Vec<u8> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\'' {
-            let end = i + 1 + b[i + 1..].iter().position(|c| *c == b'\'').expect("closing quote");
+            let end = i
+                + 1
+                + b[i + 1..]
+                    .iter()
+                    .position(|c| *c == b'\'')
+                    .expect("closing quote");
             out.extend_from_slice(&b[i + 1..end]);
             i = end + 1;
         } else if b[i..].starts_with(b"\\'") {
