@@ -242,6 +242,18 @@ impl Traffic {
     }
 }
 
+/// Every response `Traffic` saw came from the app (Caddy answers 502 with an empty body when
+/// it cannot reach the upstream).
+fn assert_no_failed_request(seen: &[String], during: &str) {
+    let failed: Vec<&String> = seen.iter().filter(|b| !b.contains("hey v")).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed while {during}: {failed:?}",
+        failed.len(),
+        seen.len()
+    );
+}
+
 fn running_app_containers() -> Vec<String> {
     let names = docker_ok(&[
         "ps",
@@ -328,19 +340,20 @@ fn example_app_deploys_v1_v2_rolls_back_and_tears_down_on_real_docker_with_secre
     apply(&world, &app, &vars, &[]);
     serves("hey v2");
     let seen = traffic.stop();
+    assert_no_failed_request(&seen, "v2 replaced v1");
+    let saw = |v: &str| seen.iter().any(|b| b.contains(v));
     assert!(
-        seen.iter().all(|b| b.contains("hey v")),
-        "requests failed while v2 replaced v1: {:?}",
-        seen.iter()
-            .filter(|b| !b.contains("hey v"))
-            .collect::<Vec<_>>()
+        saw("hey v1") && saw("hey v2"),
+        "the traffic did not span the switch"
     );
-    assert!(seen.iter().any(|b| b.contains("hey v1")) && seen.iter().any(|b| b.contains("hey v2")));
     assert_eq!(running_app_containers(), running("v2"));
 
     // redeploy v2: the running v2 containers are renamed aside, replaced and stopped.
     let plan_redeploy = app.plan(&["redeploy", "--version", "v2"], &secrets);
     app.sign(&world);
+    // No zero-downtime check here: Caddy routes to the running container by name, and that
+    // container is renamed before its replacement starts, so for a moment the name resolves
+    // to nothing and requests fail (docs/operations.md, "End-to-end test").
     apply(&world, &app, &vars, &[]);
     serves("hey v2");
     assert_eq!(running_app_containers(), running("v2"));
@@ -358,8 +371,10 @@ fn example_app_deploys_v1_v2_rolls_back_and_tears_down_on_real_docker_with_secre
     let plan_rollback = app.plan(&["rollback", "v1"], &secrets);
     assert!(!plan_rollback.contains("docker pull"), "{plan_rollback}");
     app.sign(&world);
+    let traffic = Traffic::start();
     apply(&world, &app, &vars, &[]);
     serves("hey v1");
+    assert_no_failed_request(&traffic.stop(), "v1 replaced v2");
     assert_eq!(running_app_containers(), running("v1"));
 
     // app exec runs the reviewed command in a new container of the deployed image.
