@@ -11,7 +11,7 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use writ_tests::docker_env::{DockerEnv, curl_until, docker_ok, reset_host, writ_bin};
