@@ -416,7 +416,7 @@ fn caddy_driver_writes_a_site_caddy_accepts() {
     let route = &boot[4].command;
     assert_eq!(
         route,
-        "printf '%s\\n' 'http://app.example.com, http://www.example.com {' '  reverse_proxy app-web-production-123:80' '}' > .kamal/proxy/caddy/sites/app-web-production.caddy.tmp && mv .kamal/proxy/caddy/sites/app-web-production.caddy.tmp .kamal/proxy/caddy/sites/app-web-production.caddy && docker exec writ-caddy caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile"
+        "printf '%s\\n' 'http://app.example.com, http://www.example.com {' '  reverse_proxy app-web-production-123:80 {' '    lb_try_duration 10s' '  }' '}' > .kamal/proxy/caddy/sites/app-web-production.caddy.tmp && mv .kamal/proxy/caddy/sites/app-web-production.caddy.tmp .kamal/proxy/caddy/sites/app-web-production.caddy && docker exec writ-caddy caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile"
     );
     // Run the proxy setup and the route for real (docker stubbed) and let caddy parse the result.
     let dir = tempfile::tempdir().unwrap();
@@ -446,6 +446,7 @@ fn caddy_driver_writes_a_site_caddy_accepts() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(json.contains("app-web-production-123:80"), "{json}");
+    assert!(json.contains("\"try_duration\":10000000000"), "{json}");
     assert!(json.contains("www.example.com"), "{json}");
 
     c.roles[0].proxy.as_mut().unwrap().hosts = vec!["evil.com { }".into()];

@@ -17,6 +17,8 @@ use crate::template::Templates;
 pub const KAMAL_PROXY_IMAGE: &str = "basecamp/kamal-proxy:v0.9.2";
 /// The Caddy image the caddy driver runs (tag a local build with this name to use your own).
 pub const CADDY_IMAGE: &str = "caddy:2";
+/// How long Caddy retries reaching an upstream that is being replaced (`lb_try_duration`).
+pub const CADDY_RETRY_SECS: u32 = 10;
 
 /// Builds proxy steps for the configured driver.
 #[derive(Debug)]
@@ -311,11 +313,16 @@ impl<'a, 'c> ProxySteps<'a, 'c> {
                 .replacen(".kamal/proxy/caddy", "/etc/caddy", 1);
             lines.push(format!("  tls {dir}/cert.pem {dir}/key.pem"));
         }
+        // A redeploy of the running version renames its container before the replacement with
+        // the same name starts; meanwhile the name resolves to nothing. Caddy retries the dial
+        // for a while instead of answering 502 (found by tests/tests/e2e_docker.rs).
         lines.push(format!(
-            "  reverse_proxy {}:{}",
+            "  reverse_proxy {}:{} {{",
             app.container(),
             proxy.app_port
         ));
+        lines.push(format!("    lb_try_duration {CADDY_RETRY_SECS}s"));
+        lines.push("  }".to_owned());
         lines.push("}".to_owned());
         Ok(lines)
     }
