@@ -351,11 +351,12 @@ fn example_app_deploys_v1_v2_rolls_back_and_tears_down_on_real_docker_with_secre
     // redeploy v2: the running v2 containers are renamed aside, replaced and stopped.
     let plan_redeploy = app.plan(&["redeploy", "--version", "v2"], &secrets);
     app.sign(&world);
-    // No zero-downtime check here: Caddy routes to the running container by name, and that
-    // container is renamed before its replacement starts, so for a moment the name resolves
-    // to nothing and requests fail (docs/operations.md, "End-to-end test").
+    // The running container Caddy routes to by name is renamed before its replacement
+    // starts: Caddy's dial retries (lb_try_duration) must bridge that moment.
+    let traffic = Traffic::start();
     apply(&world, &app, &vars, &[]);
     serves("hey v2");
+    assert_no_failed_request(&traffic.stop(), "a new v2 replaced v2");
     assert_eq!(running_app_containers(), running("v2"));
     let replaced = docker_ok(&[
         "ps",
