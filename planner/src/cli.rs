@@ -1,6 +1,9 @@
 //! Argument parsing and dispatch for `writ`. Each subcommand lives in `cli/<name>.rs` with its
 //! own `Args` and `run`; this file only wires them and renders errors.
-#![allow(clippy::print_stderr, reason = "the CLI edge is where errors are printed")]
+#![allow(
+    clippy::print_stderr,
+    reason = "the CLI edge is where errors are printed"
+)]
 
 mod hostkeys;
 mod keygen;

@@ -36,9 +36,8 @@ fn render(name: &str) -> String {
         std::fs::copy(fixtures().join("known_hosts"), config.join("known_hosts")).unwrap();
         (tmp.path().to_path_buf(), dest)
     };
-    let err = match writ::config::load(&dir, dest.as_deref()) {
-        Ok(_) => panic!("{name}: loaded without error"),
-        Err(e) => e,
+    let Err(err) = writ::config::load(&dir, dest.as_deref()) else {
+        panic!("{name}: loaded without error")
     };
     assert!(
         matches!(err, writ::Error::Config { .. }),
@@ -47,7 +46,7 @@ fn render(name: &str) -> String {
     assert_eq!(err.exit_code(), 78, "{name}");
     let mut out = format!("error: {err}");
     if let Some(h) = err.hint() {
-        out.push_str(&format!("\nhint: {h}"));
+        out = format!("{out}\nhint: {h}");
     }
     out
 }

@@ -187,10 +187,18 @@ fn accessories_resolve_their_hosts() {
     let c = config::load(&good("accessories"), None).unwrap();
     let db = c.accessory("db").unwrap();
     assert_eq!(db.service, "blog-db");
-    let hosts: Vec<&str> = db.hosts.iter().map(|h| h.as_str()).collect();
+    let hosts: Vec<&str> = db
+        .hosts
+        .iter()
+        .map(writ::config::HostName::as_str)
+        .collect();
     assert_eq!(hosts, ["10.0.3.10"]);
     let redis = c.accessory("redis").unwrap();
-    let hosts: Vec<&str> = redis.hosts.iter().map(|h| h.as_str()).collect();
+    let hosts: Vec<&str> = redis
+        .hosts
+        .iter()
+        .map(writ::config::HostName::as_str)
+        .collect();
     assert_eq!(hosts, ["10.0.3.3"]);
     assert!(c.all_hosts().iter().any(|h| h.as_str() == "10.0.3.10"));
 }
@@ -315,11 +323,11 @@ fn ten_thousand_hosts_with_tags_and_an_accessory_on_every_host() {
     let mut text = String::from("service: big\nimage: acme/big\nservers:\n  web:\n");
     let host = |i: usize| format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256);
     for i in 0..8000 {
-        text.push_str(&format!("    - {}\n", host(i)));
+        let _ = writeln!(text, "    - {}", host(i));
     }
     text.push_str("  workers:\n    hosts:\n");
     for i in 8000..10_000 {
-        text.push_str(&format!("      - {}: [t{}]\n", host(i), i % 5));
+        let _ = writeln!(text, "      - {}: [t{}]", host(i), i % 5);
     }
     text.push_str("accessories:\n  redis:\n    image: redis\n    roles: [web, workers]\n");
     let start = std::time::Instant::now();

@@ -46,6 +46,10 @@ fn fingerprints(keys: &[HostKey]) -> String {
         .join(", ")
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "every subcommand's run takes its Args by value"
+)]
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = writ::config::load_unpinned(&args.config, args.destination.as_deref())?;
     let keys_path = config.root.join(&config.writ.host_keys);
