@@ -17,7 +17,7 @@ use crate::Error;
 /// The format version written in the first line (`writ-plan 1`).
 pub const FORMAT_VERSION: u32 = 1;
 /// Largest plan file accepted, in bytes.
-pub const MAX_PLAN_BYTES: usize = 32 * 1024 * 1024;
+pub const MAX_PLAN_BYTES: usize = 64 * 1024 * 1024;
 /// Largest single command (all of its lines), in bytes.
 pub const MAX_COMMAND_BYTES: usize = 256 * 1024;
 /// Largest number of hosts in one plan.
