@@ -279,6 +279,21 @@ impl Ctx {
         self.audit(&r)?;
         out
     }
+
+    /// Release this run's lock on `host`, appending `note` to the host's audit log. Best
+    /// effort: it runs on paths that already end in an error, which is what gets reported.
+    async fn release(&self, conn: &Connection, host: &str, plan: &Plan, note: &str) {
+        let line = host_line(self, note);
+        let _ = self
+            .protocol(
+                conn,
+                host,
+                "release",
+                &state::release_command(plan),
+                Some(line.as_bytes()),
+            )
+            .await;
+    }
 }
 
 /// Apply `plan`: see the module docs. `audit` is `None` only for a dry run. Errors from
@@ -740,15 +755,7 @@ async fn preflight(ctx: &Arc<Ctx>, name: &str) -> Result<Prepared, Error> {
         Ok(c) => c,
         Err(e) => {
             if ours {
-                let line = host_line(ctx, &format!("refused: {e}"));
-                let _ = ctx
-                    .protocol(
-                        &conn,
-                        name,
-                        "release",
-                        &state::release_command(plan),
-                        Some(line.as_bytes()),
-                    )
+                ctx.release(&conn, name, plan, &format!("refused: {e}"))
                     .await;
             }
             conn.close().await;
@@ -767,15 +774,7 @@ async fn preflight(ctx: &Arc<Ctx>, name: &str) -> Result<Prepared, Error> {
         ));
     }
     if chain == Chain::AlreadyApplied {
-        let line = host_line(ctx, "already applied; nothing ran");
-        let _ = ctx
-            .protocol(
-                &conn,
-                name,
-                "release",
-                &state::release_command(plan),
-                Some(line.as_bytes()),
-            )
+        ctx.release(&conn, name, plan, "already applied; nothing ran")
             .await;
         ctx.progress.event(
             name,
@@ -789,15 +788,7 @@ async fn preflight(ctx: &Arc<Ctx>, name: &str) -> Result<Prepared, Error> {
     let recorder = match conn.open_line_channel(&recorder_command).await {
         Ok(r) => r,
         Err(e) => {
-            let line = host_line(ctx, &format!("refused: {e}"));
-            let _ = ctx
-                .protocol(
-                    &conn,
-                    name,
-                    "release",
-                    &state::release_command(plan),
-                    Some(line.as_bytes()),
-                )
+            ctx.release(&conn, name, plan, &format!("refused: {e}"))
                 .await;
             conn.close().await;
             return Err(e);
